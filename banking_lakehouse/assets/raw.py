@@ -1,0 +1,52 @@
+"""Raw zone: the day's delivery as files (CSV/JSON), exactly as a source system would drop them."""
+
+
+import datetime as dt
+
+from dagster import AssetExecutionContext, AssetSpec, BackfillPolicy, Config, MaterializeResult, multi_asset
+
+from banking_lakehouse.generator import RAW_FILES, GeneratorConfig, generate_day
+from banking_lakehouse.partitions import daily_partitions_def
+from banking_lakehouse.resources.lake import LakeResource
+
+RAW_ENTITIES = list(RAW_FILES)
+
+
+class RawDeliveryConfig(Config):
+    """Volume and seed of the generated delivery (the stand-in for the bank's source systems)."""
+
+    rows: int = 100_000
+    seed: int = 7
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(
+            ["raw", entity],
+            description=f"Delivered {RAW_FILES[entity]} of the day, as received (defects included).",
+            group_name="raw",
+            kinds={"csv" if RAW_FILES[entity].endswith(".csv") else "json"},
+            owners=["team:data-engineering"],
+            tags={"layer": "raw"},
+        )
+        for entity in RAW_ENTITIES
+    ],
+    partitions_def=daily_partitions_def,
+    backfill_policy=BackfillPolicy.single_run(),
+)
+def raw_delivery(context: AssetExecutionContext, config: RawDeliveryConfig, lake: LakeResource):
+    """Generates each day's files straight into the raw zone (deterministic in seed, date and rows)."""
+    manifests = [
+        generate_day(GeneratorConfig(date=dt.date.fromisoformat(d), rows=config.rows, seed=config.seed), lake.raw_dir(d))
+        for d in context.partition_keys
+    ]
+    for entity in RAW_ENTITIES:
+        files = [lake.raw_dir(d) / RAW_FILES[entity] for d in context.partition_keys]
+        yield MaterializeResult(
+            asset_key=["raw", entity],
+            metadata={
+                "dagster/row_count": sum(m["files"][entity]["rows"] for m in manifests),
+                "bytes_written": sum(f.stat().st_size for f in files),
+                "path": str(files[-1]),
+            },
+        )

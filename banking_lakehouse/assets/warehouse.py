@@ -1,0 +1,84 @@
+"""The PostgreSQL warehouse: each gold table of the lake loaded by COPY, one transaction per batch.
+
+One table of loads, one factory: a load either replaces the batch's rows (facts, aggregates,
+fraud, quarantine) or upserts by surrogate key (type-1 dimensions).
+"""
+
+
+from dataclasses import dataclass
+
+from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MaterializeResult, asset
+
+from banking_lakehouse.checks.factory import CheckInputs, check_specs, evaluate
+from banking_lakehouse.partitions import daily_partitions_def
+from banking_lakehouse.resources.lake import LakeResource
+from banking_lakehouse.resources.postgres import PostgresResource
+from banking_lakehouse.transforms.silver import MASTER_SPECS
+
+QUARANTINE_ENTITIES = [*MASTER_SPECS, "transactions"]
+
+
+@dataclass(frozen=True)
+class Load:
+    name: str
+    sources: tuple[tuple[str, ...], ...]  # lake asset keys read
+    table: str  # schema.table
+    upsert_key: str | None = None  # None: replace the batch's rows
+    after: tuple[str, ...] = ()  # warehouse loads that must land first
+    group: str = "warehouse"
+
+
+LOADS = (
+    Load("dim_customer", (("gold", "dim_customer"),), "gold.dim_customer", upsert_key="customer_key"),
+    Load("dim_account", (("gold", "dim_account"),), "gold.dim_account", upsert_key="account_key"),
+    Load("dim_merchant", (("gold", "dim_merchant"),), "gold.dim_merchant", upsert_key="merchant_key"),
+    Load("fact_transactions", (("gold", "fact_transactions"),), "gold.fact_transactions",
+         after=("dim_customer", "dim_account", "dim_merchant")),
+    Load("daily_customer_summary", (("gold", "daily_customer_summary"),), "gold.daily_customer_summary",
+         after=("fact_transactions",)),
+    Load("merchant_daily_summary", (("gold", "merchant_daily_summary"),), "gold.merchant_daily_summary",
+         after=("fact_transactions",)),
+    Load("fraud_transactions", (("gold", "fraud_transactions"),), "gold.fraud_transactions", after=("fact_transactions",)),
+    Load("quarantine", tuple(("quarantine", e) for e in QUARANTINE_ENTITIES), "quality.quarantine"),
+)
+
+
+def build_load_asset(load: Load):
+    key = f"warehouse/{load.name}"
+
+    @asset(
+        key=["warehouse", load.name],
+        deps=[AssetKey(list(s)) for s in load.sources] + [AssetKey(["warehouse", a]) for a in load.after],
+        description=f"{load.table} in PostgreSQL, loaded by COPY from the lake "
+        + ("(upsert by key)." if load.upsert_key else "(the batch's rows replaced in one transaction)."),
+        group_name=load.group,
+        kinds={"postgres"},
+        owners=["team:data-engineering"],
+        tags={"layer": "warehouse"},
+        partitions_def=daily_partitions_def,
+        backfill_policy=BackfillPolicy.single_run(),
+        check_specs=check_specs(key),
+    )
+    def _load(context: AssetExecutionContext, lake: LakeResource, postgres: PostgresResource):
+        rows, replaced, months = 0, 0, set()
+        for date in context.partition_keys:
+            for source in load.sources:
+                data = lake.read_arrow(source, date)
+                rows += data.num_rows
+                if load.upsert_key:
+                    postgres.upsert_rows(load.table, data, load.upsert_key)
+                    continue
+                if load.name == "fact_transactions":
+                    months.update(postgres.ensure_fact_partitions(data.column("transaction_date")))
+                where = {"batch_date": date} | ({"entity": source[1]} if source[0] == "quarantine" else {})
+                replaced += postgres.replace_rows(load.table, data, where)
+        metadata = {"dagster/row_count": rows, "rows_replaced": replaced, "table": load.table}
+        if months:
+            metadata["monthly_partitions"] = ", ".join(sorted(months))
+        yield MaterializeResult(metadata=metadata)
+        yield from evaluate(key, CheckInputs(list(context.partition_keys), lake, postgres=postgres))
+
+    return _load
+
+
+warehouse_assets = [build_load_asset(load) for load in LOADS]

@@ -1,0 +1,17 @@
+"""The code location: assembles assets, checks, jobs, schedules and resources. No logic lives here."""
+
+from dagster import Definitions, in_process_executor, load_assets_from_modules
+
+from banking_lakehouse.assets import aggregates, fraud, gold, raw, silver, warehouse
+from banking_lakehouse.jobs import daily_pipeline_job
+from banking_lakehouse.resources import build_resources
+from banking_lakehouse.schedules import daily_pipeline_schedule
+
+defs = Definitions(
+    assets=load_assets_from_modules([raw, silver, gold, aggregates, fraud, warehouse]),
+    jobs=[daily_pipeline_job],
+    schedules=[daily_pipeline_schedule],
+    resources=build_resources(),
+    # One process, one SparkSession per run: the multiprocess executor would start a JVM per step.
+    executor=in_process_executor,
+)

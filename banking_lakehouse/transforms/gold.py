@@ -1,0 +1,137 @@
+"""Gold star schema: dimensions with stable surrogate keys, the enriched fact, the daily aggregates.
+
+Surrogate keys are a 64-bit hash of the natural key, so every run, day and cluster computes the
+same key without a lookup table; -1 is the `unknown` member that orphan rows point at.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window, functions as F
+
+from banking_lakehouse import reference as ref
+
+UNKNOWN_KEY = -1
+TRANSACTION_TYPE_KEYS = {name: i + 1 for i, name in enumerate(ref.TRANSACTION_TYPES)}
+
+
+def surrogate_key(natural_key: Column | str) -> Column:
+    return F.abs(F.xxhash64(F.col(natural_key) if isinstance(natural_key, str) else natural_key)).cast("bigint")
+
+
+def keyed_token(value: Column, key: str) -> Column:
+    """A keyed hash of a PII value: joinable, not reversible without the key."""
+    return F.concat(F.lit("tok_"), F.substring(F.sha2(F.concat(F.lit(key), F.lit("|"), value), 256), 1, 24))
+
+
+def dim_customer(customers: DataFrame, pii_key: str) -> DataFrame:
+    """PII masked: names tokenised, email keeps its domain, phone its last 4 digits."""
+    return customers.select(
+        surrogate_key("customer_id").alias("customer_key"),
+        "customer_id",
+        keyed_token(F.concat_ws(" ", "first_name", "last_name"), pii_key).alias("customer_name"),
+        F.regexp_replace("email", r"^[^@]+@", "***@").alias("email_masked"),
+        F.concat(F.lit("***-"), F.substring(F.regexp_replace("phone", r"[^0-9]", ""), -4, 4)).alias("phone_masked"),
+        "city", "country", "segment", "risk_rating", "join_date", "batch_date",
+    )
+
+
+def dim_account(accounts: DataFrame) -> DataFrame:
+    return accounts.select(
+        surrogate_key("account_id").alias("account_key"),
+        "account_id",
+        surrogate_key("customer_id").alias("customer_key"),
+        "account_type", "currency", "status", "opened_date", "batch_date",
+    )
+
+
+def dim_merchant(merchants: DataFrame) -> DataFrame:
+    return merchants.select(
+        surrogate_key("merchant_id").alias("merchant_key"),
+        "merchant_id",
+        F.col("name").alias("merchant_name"),
+        "category", "mcc", "city", "country", "risk_level", "batch_date",
+    )
+
+
+def _key_or_unknown(natural_key: str, orphan_flag: str) -> Column:
+    return F.when(F.col(orphan_flag), F.lit(UNKNOWN_KEY).cast("bigint")).otherwise(surrogate_key(natural_key))
+
+
+def amount_category(amount_usd: Column) -> Column:
+    return (
+        F.when(amount_usd < 10, "micro").when(amount_usd < 100, "small").when(amount_usd < 1_000, "medium")
+        .when(amount_usd < 10_000, "large").otherwise("very_large")
+    )
+
+
+def time_of_day(hour: Column) -> Column:
+    return F.when(hour < 6, "night").when(hour < 12, "morning").when(hour < 18, "afternoon").otherwise("evening")
+
+
+def fact_transactions(transactions: DataFrame, customers: DataFrame, merchants: DataFrame) -> DataFrame:
+    """One row per silver transaction, keyed to every dimension, with the analysts' derived columns."""
+    type_key = F.create_map(*[F.lit(x) for pair in TRANSACTION_TYPE_KEYS.items() for x in pair])
+    home = customers.select("customer_id", "batch_date", F.col("country").alias("_home_country"))
+    risk = merchants.select("merchant_id", "batch_date", F.col("risk_level").alias("_merchant_risk"))
+    day = Window.partitionBy("batch_date", "customer_id", "transaction_date").orderBy("transaction_ts", "transaction_id")
+    hour = F.hour("transaction_ts")
+    return (
+        transactions.join(F.broadcast(home), ["customer_id", "batch_date"], "left")
+        .join(F.broadcast(risk), ["merchant_id", "batch_date"], "left")
+        .select(
+            surrogate_key("transaction_id").alias("transaction_key"),
+            "transaction_id",
+            F.date_format("transaction_date", "yyyyMMdd").cast("int").alias("date_key"),
+            _key_or_unknown("customer_id", "is_orphan_customer").alias("customer_key"),
+            _key_or_unknown("account_id", "is_orphan_account").alias("account_key"),
+            _key_or_unknown("merchant_id", "is_orphan_merchant").alias("merchant_key"),
+            type_key[F.col("transaction_type")].cast("smallint").alias("transaction_type_key"),
+            "transaction_ts",
+            "transaction_date",
+            F.year("transaction_date").alias("transaction_year"),
+            F.month("transaction_date").alias("transaction_month"),
+            F.dayofmonth("transaction_date").alias("transaction_day"),
+            hour.alias("transaction_hour"),
+            ((F.dayofweek("transaction_date") + 5) % 7 + 1).alias("day_of_week"),  # ISO: 1 = Monday
+            "amount",
+            "currency",
+            "amount_usd",
+            "channel",
+            "status",
+            "country",
+            amount_category(F.col("amount_usd")).alias("amount_category"),
+            time_of_day(hour).alias("time_of_day"),
+            F.row_number().over(day).cast("int").alias("daily_transaction_count"),
+            F.sum("amount_usd").over(day).cast("decimal(18,2)").alias("daily_cumulative_amount"),
+            "is_card_present",
+            F.coalesce(F.col("_merchant_risk") == "high", F.lit(False)).alias("is_high_risk"),
+            "is_outlier",
+            F.coalesce(F.col("country") != F.col("_home_country"), F.lit(False)).alias("is_international"),
+            (F.col("is_orphan_customer") | F.col("is_orphan_account") | F.col("is_orphan_merchant")).alias("is_orphan"),
+            "is_late_arrival",
+            "batch_date",
+            "source_file",
+            "source_line",
+        )
+    )
+
+
+def daily_customer_summary(fact: DataFrame) -> DataFrame:
+    return fact.groupBy("batch_date", "transaction_date", "customer_key").agg(
+        F.count("*").alias("transaction_count"),
+        F.sum("amount_usd").cast("decimal(18,2)").alias("total_amount_usd"),
+        F.avg("amount_usd").cast("decimal(18,2)").alias("avg_amount_usd"),
+        F.max("amount_usd").cast("decimal(18,2)").alias("max_amount_usd"),
+        F.countDistinct("merchant_key").alias("merchant_count"),
+        F.sum(F.col("is_international").cast("long")).alias("international_count"),
+        F.sum(F.col("is_high_risk").cast("long")).alias("high_risk_count"),
+    )
+
+
+def merchant_daily_summary(fact: DataFrame) -> DataFrame:
+    return fact.groupBy("batch_date", "transaction_date", "merchant_key").agg(
+        F.count("*").alias("transaction_count"),
+        F.sum("amount_usd").cast("decimal(18,2)").alias("total_amount_usd"),
+        F.avg("amount_usd").cast("decimal(18,2)").alias("avg_amount_usd"),
+        F.countDistinct("customer_key").alias("customer_count"),
+    )

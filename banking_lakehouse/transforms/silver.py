@@ -1,0 +1,209 @@
+"""Silver: typed, normalised, deduplicated rows, and a quarantine row (with its reason) for every rejected line.
+
+Every delivered line ends in exactly one place: silver, or quarantine with one reason code
+(`exact_duplicate` lines are the removed second copies), so raw = silver + quarantine holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from pyspark.sql import Column, DataFrame, Window, functions as F
+
+from banking_lakehouse import reference as ref
+
+EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
+PHONE_PATTERN = r"^\+?[0-9][0-9 ()-]{6,18}[0-9]$"
+AMOUNT_PATTERN = r"^-?\$?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]{1,2})?$"
+QUARANTINE_COLUMNS = ["entity", "reason", "raw_record", "source_file", "line_number", "batch_date"]
+
+
+def _literal_map(mapping: dict) -> Column:
+    return F.create_map(*[F.lit(x) for pair in mapping.items() for x in pair])
+
+
+def normalized_country(column: str) -> Column:
+    return _literal_map(ref.COUNTRY_ALIASES)[F.upper(F.trim(F.col(column)))]
+
+
+def first_failing(rules: list[tuple[str, Column]]) -> Column:
+    """The first rule (in precedence order) whose condition holds, else null."""
+    reason = F.lit(None).cast("string")
+    for code, failed in reversed(rules):
+        reason = F.when(failed, F.lit(code)).otherwise(reason)
+    return reason
+
+
+@dataclass(frozen=True)
+class MasterSpec:
+    """How one master-data entity is validated and typed."""
+
+    entity: str
+    columns: list[str]
+    id_column: str
+    required: list[str]
+    lowercase: list[str] = field(default_factory=list)
+    uppercase: list[str] = field(default_factory=list)
+    dates: list[str] = field(default_factory=list)
+    country: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+MASTER_SPECS = {
+    "customers": MasterSpec(
+        "customers",
+        ["customer_id", "first_name", "last_name", "email", "phone", "address", "city", "country", "segment", "risk_rating", "join_date"],
+        "customer_id", ["customer_id", "first_name", "last_name", "email"],
+        lowercase=["segment", "risk_rating"], dates=["join_date"], country="country", email="email", phone="phone",
+    ),
+    "accounts": MasterSpec(
+        "accounts", ["account_id", "customer_id", "account_type", "currency", "status", "opened_date"],
+        "account_id", ["account_id", "customer_id", "account_type", "currency"],
+        lowercase=["account_type", "status"], uppercase=["currency"], dates=["opened_date"],
+    ),
+    "merchants": MasterSpec(
+        "merchants", ["merchant_id", "name", "mcc", "category", "city", "country", "risk_level"],
+        "merchant_id", ["merchant_id", "name", "mcc"], lowercase=["category", "risk_level"], country="country",
+    ),
+}
+
+
+def _split(classified: DataFrame, entity: str, silver_columns: list[Column], batch_date: dt.date) -> tuple[DataFrame, DataFrame]:
+    batch = F.lit(batch_date).cast("date")
+    silver = classified.where(F.col("reason").isNull()).select(
+        *silver_columns,
+        F.col("_file").alias("source_file"),
+        F.col("_line").alias("source_line"),
+        batch.alias("batch_date"),
+    )
+    quarantine = classified.where(F.col("reason").isNotNull()).select(
+        F.lit(entity).alias("entity"),
+        "reason",
+        F.col("_raw").alias("raw_record"),
+        F.col("_file").alias("source_file"),
+        F.col("_line").alias("line_number"),
+        batch.alias("batch_date"),
+    )
+    return silver, quarantine
+
+
+def clean_master(raw: DataFrame, spec: MasterSpec, batch_date: dt.date) -> tuple[DataFrame, DataFrame]:
+    """(silver, quarantine) for customers, accounts or merchants: first delivered copy of an id wins."""
+    typed = {c: F.col(c) for c in spec.columns}
+    for c in spec.lowercase:
+        typed[c] = F.lower(F.col(c))
+    for c in spec.uppercase:
+        typed[c] = F.upper(F.col(c))
+    for c in spec.dates:
+        typed[c] = F.try_to_date(F.col(c), "yyyy-MM-dd")
+    if spec.country:
+        typed[spec.country] = normalized_country(spec.country)
+    occurrence = F.row_number().over(Window.partitionBy(spec.id_column).orderBy("_line"))
+    rules = [
+        ("malformed_record", F.col("_malformed")),
+        ("missing_required", F.greatest(*[F.col(c).isNull() for c in spec.required], F.lit(False))),
+        ("duplicate_id", F.col("_occurrence") > 1),
+    ]
+    if spec.country:
+        rules.append(("invalid_country", F.col(spec.country).isNotNull() & typed[spec.country].isNull()))
+    if spec.email:
+        rules.append(("invalid_email", ~F.col(spec.email).rlike(EMAIL_PATTERN)))
+    if spec.phone:
+        rules.append(("invalid_phone", F.col(spec.phone).isNotNull() & ~F.col(spec.phone).rlike(PHONE_PATTERN)))
+    rules += [("invalid_date", F.col(c).isNotNull() & typed[c].isNull()) for c in spec.dates]
+    classified = raw.withColumn("_occurrence", occurrence).withColumn("reason", first_failing(rules))
+    return _split(classified, spec.entity, [typed[c].alias(c) for c in spec.columns], batch_date)
+
+
+TRANSACTION_COLUMNS = [
+    "transaction_id", "account_id", "customer_id", "merchant_id", "transaction_ts",
+    "amount", "currency", "transaction_type", "channel", "status", "country",
+]
+TRANSACTION_REQUIRED = ["transaction_id", "account_id", "customer_id", "merchant_id", "amount", "transaction_ts"]
+
+
+def parse_amount(column: str) -> Column:
+    """`$1,234.50`, ` 1234.5 ` -> 1234.50 as decimal(18,2); anything else -> null (never rounded)."""
+    text = F.trim(F.col(column))
+    digits = F.regexp_replace(text, r"[$,]", "")
+    return F.when(text.rlike(AMOUNT_PATTERN), digits.try_cast("decimal(18,2)"))
+
+
+def parse_timestamp(column: str) -> Column:
+    """ISO-8601 with Z or an offset, `MM/DD/YYYY HH:MM:SS` (UTC) or epoch millis -> UTC timestamp."""
+    text = F.trim(F.col(column))
+    return (
+        F.when(text.rlike(r"^[0-9]{13}$"), F.timestamp_millis(text.try_cast("bigint")))
+        .when(
+            text.rlike(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(Z|[+-][0-9]{2}:[0-9]{2})$"),
+            F.try_to_timestamp(text, F.lit("yyyy-MM-dd'T'HH:mm:ssXXX")),
+        )
+        .when(
+            text.rlike(r"^[0-9]{2}/[0-9]{2}/[0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2}$"),
+            F.try_to_timestamp(text, F.lit("MM/dd/yyyy HH:mm:ss")),
+        )
+    )
+
+
+def clean_transactions(
+    raw: DataFrame, customers: DataFrame, accounts: DataFrame, merchants: DataFrame, batch_date: dt.date
+) -> tuple[DataFrame, DataFrame]:
+    """(silver, quarantine) for the day's transactions; orphans are kept and flagged."""
+    amount = parse_amount("amount")
+    ts = parse_timestamp("transaction_ts")
+    currency = F.upper(F.trim(F.col("currency")))
+    country = normalized_country("country")
+    categorical = {
+        "transaction_type": ref.TRANSACTION_TYPES,
+        "channel": ref.CHANNELS,
+        "status": ref.STATUSES,
+    }
+    lowered = {c: F.lower(F.trim(F.col(c))) for c in categorical}
+    exact_copy = F.row_number().over(Window.partitionBy("_raw").orderBy("_line"))
+    copies_of_id = F.count(F.lit(1)).over(Window.partitionBy("transaction_id"))
+    rules = [
+        ("malformed_record", F.col("_malformed")),
+        ("exact_duplicate", F.col("_exact_copy") > 1),
+        ("missing_required", F.greatest(*[F.col(c).isNull() for c in TRANSACTION_REQUIRED])),
+        ("conflicting_duplicate", F.col("_copies_of_id") > 1),
+        ("invalid_amount", amount.isNull()),
+        ("non_positive_amount", amount <= 0),
+        ("invalid_timestamp", ts.isNull()),
+        ("invalid_currency", ~currency.isin(*ref.USD_RATES)),
+        ("invalid_country", F.col("country").isNotNull() & country.isNull()),
+        ("invalid_category", F.greatest(*[~lowered[c].isin(*allowed) for c, allowed in categorical.items()])),
+    ]
+    deduped = raw.withColumn("_exact_copy", exact_copy)
+    # A second, identical delivery is not a conflict: count ids among first copies only.
+    firsts = deduped.where(F.col("_exact_copy") == 1).withColumn("_copies_of_id", copies_of_id)
+    repeats = deduped.where(F.col("_exact_copy") > 1).withColumn("_copies_of_id", F.lit(1).cast("long"))
+    classified = firsts.unionByName(repeats).withColumn("reason", first_failing(rules))
+
+    known = lambda df, col, flag: df.select(F.col(col), F.lit(True).alias(flag))  # noqa: E731
+    rate = _literal_map(ref.USD_RATES)[currency]
+    silver_columns = [
+        "transaction_id", "account_id", "customer_id", "merchant_id",
+        ts.alias("transaction_ts"),
+        F.to_date(ts).alias("transaction_date"),
+        amount.alias("amount"),
+        currency.alias("currency"),
+        F.round(amount * rate, 2).cast("decimal(18,2)").alias("amount_usd"),
+        *[lowered[c].alias(c) for c in categorical],
+        country.alias("country"),
+        lowered["channel"].isin(*ref.CARD_PRESENT_CHANNELS).alias("is_card_present"),
+        (amount * rate > ref.OUTLIER_THRESHOLD).alias("is_outlier"),
+        (F.to_date(ts) < F.lit(batch_date)).alias("is_late_arrival"),
+    ]
+    silver, quarantine = _split(classified, "transactions", silver_columns, batch_date)
+    silver = (
+        silver.join(F.broadcast(known(customers, "customer_id", "_c")), "customer_id", "left")
+        .join(F.broadcast(known(accounts, "account_id", "_a")), "account_id", "left")
+        .join(F.broadcast(known(merchants, "merchant_id", "_m")), "merchant_id", "left")
+        .withColumn("is_orphan_customer", F.col("_c").isNull())
+        .withColumn("is_orphan_account", F.col("_a").isNull())
+        .withColumn("is_orphan_merchant", F.col("_m").isNull())
+        .drop("_c", "_a", "_m")
+    )
+    return silver, quarantine

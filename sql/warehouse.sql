@@ -1,0 +1,208 @@
+-- Warehouse DDL: re-runnable (IF NOT EXISTS / ON CONFLICT), applied by PostgresResource.ensure_schema().
+CREATE SCHEMA IF NOT EXISTS gold;
+CREATE SCHEMA IF NOT EXISTS quality;
+
+-- Reference dimensions ------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS gold.dim_date (
+    date_key      integer PRIMARY KEY,          -- yyyymmdd
+    date          date    NOT NULL UNIQUE,
+    year          integer NOT NULL,
+    quarter       integer NOT NULL,
+    month         integer NOT NULL,
+    month_name    text    NOT NULL,
+    day           integer NOT NULL,
+    day_of_week   integer NOT NULL,             -- ISO: 1 = Monday
+    day_name      text    NOT NULL,
+    week_of_year  integer NOT NULL,
+    is_weekend    boolean NOT NULL
+);
+INSERT INTO gold.dim_date
+SELECT to_char(d, 'YYYYMMDD')::integer, d, extract(year FROM d), extract(quarter FROM d), extract(month FROM d),
+       trim(to_char(d, 'Month')), extract(day FROM d), extract(isodow FROM d), trim(to_char(d, 'Day')),
+       extract(week FROM d), extract(isodow FROM d) IN (6, 7)
+FROM generate_series(date '2015-01-01', date '2035-12-31', interval '1 day') AS g(d)
+ON CONFLICT (date_key) DO NOTHING;
+
+CREATE TABLE IF NOT EXISTS gold.dim_transaction_type (
+    transaction_type_key smallint PRIMARY KEY,
+    transaction_type     text NOT NULL UNIQUE,
+    direction            text NOT NULL CHECK (direction IN ('debit', 'credit'))
+);
+INSERT INTO gold.dim_transaction_type VALUES
+    (-1, 'unknown', 'debit'), (1, 'purchase', 'debit'), (2, 'withdrawal', 'debit'),
+    (3, 'transfer', 'debit'), (4, 'payment', 'debit'), (5, 'refund', 'credit')
+ON CONFLICT (transaction_type_key) DO NOTHING;
+
+-- Master dimensions (type 1, upserted from each day's snapshot; -1 is the unknown member) ----
+CREATE TABLE IF NOT EXISTS gold.dim_customer (
+    customer_key   bigint PRIMARY KEY,
+    customer_id    text NOT NULL UNIQUE,
+    customer_name  text NOT NULL,               -- keyed-hash token, never the clear name
+    email_masked   text,
+    phone_masked   text,
+    city           text,
+    country        char(2),
+    segment        text,
+    risk_rating    text,
+    join_date      date,
+    batch_date     date,
+    updated_at     timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO gold.dim_customer (customer_key, customer_id, customer_name)
+VALUES (-1, 'unknown', 'unknown') ON CONFLICT DO NOTHING;
+
+CREATE TABLE IF NOT EXISTS gold.dim_account (
+    account_key   bigint PRIMARY KEY,
+    account_id    text NOT NULL UNIQUE,
+    customer_key  bigint NOT NULL,
+    account_type  text,
+    currency      char(3),
+    status        text,
+    opened_date   date,
+    batch_date    date,
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO gold.dim_account (account_key, account_id, customer_key)
+VALUES (-1, 'unknown', -1) ON CONFLICT DO NOTHING;
+
+CREATE TABLE IF NOT EXISTS gold.dim_merchant (
+    merchant_key   bigint PRIMARY KEY,
+    merchant_id    text NOT NULL UNIQUE,
+    merchant_name  text NOT NULL,
+    category       text,
+    mcc            text,
+    city           text,
+    country        char(2),
+    risk_level     text,
+    batch_date     date,
+    updated_at     timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO gold.dim_merchant (merchant_key, merchant_id, merchant_name)
+VALUES (-1, 'unknown', 'unknown') ON CONFLICT DO NOTHING;
+CREATE INDEX IF NOT EXISTS dim_merchant_name_fts ON gold.dim_merchant USING gin (to_tsvector('simple', merchant_name));
+
+-- Fact: RANGE-partitioned by month of the transaction date; partitions created on demand ------
+CREATE TABLE IF NOT EXISTS gold.fact_transactions (
+    transaction_key          bigint      NOT NULL,
+    transaction_id           text        NOT NULL,
+    date_key                 integer     NOT NULL,
+    customer_key             bigint      NOT NULL,
+    account_key              bigint      NOT NULL,
+    merchant_key             bigint      NOT NULL,
+    transaction_type_key     smallint    NOT NULL,
+    transaction_ts           timestamptz NOT NULL,
+    transaction_date         date        NOT NULL,
+    transaction_year         integer     NOT NULL,
+    transaction_month        integer     NOT NULL,
+    transaction_day          integer     NOT NULL,
+    transaction_hour         integer     NOT NULL,
+    day_of_week              integer     NOT NULL,
+    amount                   numeric(18,2) NOT NULL,
+    currency                 char(3)     NOT NULL,
+    amount_usd               numeric(18,2) NOT NULL,
+    channel                  text        NOT NULL,
+    status                   text        NOT NULL,
+    country                  char(2),
+    amount_category          text        NOT NULL,
+    time_of_day              text        NOT NULL,
+    daily_transaction_count  integer     NOT NULL,
+    daily_cumulative_amount  numeric(18,2) NOT NULL,
+    is_card_present          boolean     NOT NULL,
+    is_high_risk             boolean     NOT NULL,
+    is_outlier               boolean     NOT NULL,
+    is_international         boolean     NOT NULL,
+    is_orphan                boolean     NOT NULL,
+    is_late_arrival          boolean     NOT NULL,
+    batch_date               date        NOT NULL,
+    source_file              text        NOT NULL,
+    source_line              integer     NOT NULL,
+    loaded_at                timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (transaction_id, transaction_date)
+) PARTITION BY RANGE (transaction_date);
+CREATE INDEX IF NOT EXISTS fact_transactions_date ON gold.fact_transactions (transaction_date);
+CREATE INDEX IF NOT EXISTS fact_transactions_customer ON gold.fact_transactions (customer_key);
+CREATE INDEX IF NOT EXISTS fact_transactions_amount ON gold.fact_transactions (amount_usd);
+CREATE INDEX IF NOT EXISTS fact_transactions_customer_date ON gold.fact_transactions (customer_key, transaction_date);
+CREATE INDEX IF NOT EXISTS fact_transactions_batch ON gold.fact_transactions (batch_date);
+CREATE INDEX IF NOT EXISTS fact_transactions_high_risk ON gold.fact_transactions (transaction_date, merchant_key)
+    WHERE is_high_risk;
+
+-- Creates the month's partition once, also when two loads ask for it at the same moment.
+CREATE OR REPLACE FUNCTION gold.ensure_fact_partition(month_start date) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    first_day date := date_trunc('month', month_start)::date;
+    part_name text := format('fact_transactions_%s', to_char(first_day, 'YYYY_MM'));
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('gold.fact_transactions partitions'));
+    IF to_regclass(format('gold.%I', part_name)) IS NULL THEN
+        EXECUTE format(
+            'CREATE TABLE gold.%I PARTITION OF gold.fact_transactions FOR VALUES FROM (%L) TO (%L)',
+            part_name, first_day, (first_day + interval '1 month')::date);
+    END IF;
+END $$;
+
+-- Aggregates (per load batch, so a re-run replaces exactly its own rows) ---------------------
+CREATE TABLE IF NOT EXISTS gold.daily_customer_summary (
+    batch_date           date   NOT NULL,
+    transaction_date     date   NOT NULL,
+    customer_key         bigint NOT NULL,
+    transaction_count    bigint NOT NULL,
+    total_amount_usd     numeric(18,2) NOT NULL,
+    avg_amount_usd       numeric(18,2) NOT NULL,
+    max_amount_usd       numeric(18,2) NOT NULL,
+    merchant_count       bigint NOT NULL,
+    international_count  bigint NOT NULL,
+    high_risk_count      bigint NOT NULL,
+    PRIMARY KEY (batch_date, transaction_date, customer_key)
+);
+CREATE TABLE IF NOT EXISTS gold.merchant_daily_summary (
+    batch_date         date   NOT NULL,
+    transaction_date   date   NOT NULL,
+    merchant_key       bigint NOT NULL,
+    transaction_count  bigint NOT NULL,
+    total_amount_usd   numeric(18,2) NOT NULL,
+    avg_amount_usd     numeric(18,2) NOT NULL,
+    customer_count     bigint NOT NULL,
+    PRIMARY KEY (batch_date, transaction_date, merchant_key)
+);
+
+-- Fraud ------------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS gold.fraud_transactions (
+    transaction_id    text   NOT NULL,
+    transaction_key   bigint NOT NULL,
+    transaction_date  date   NOT NULL,
+    transaction_ts    timestamptz NOT NULL,
+    customer_key      bigint NOT NULL,
+    account_key       bigint NOT NULL,
+    merchant_key      bigint NOT NULL,
+    amount_usd        numeric(18,2) NOT NULL,
+    rules             text   NOT NULL,          -- comma-separated pattern codes that fired
+    rule_count        integer NOT NULL,
+    risk_score        numeric(5,2) NOT NULL,
+    severity          text   NOT NULL CHECK (severity IN ('low', 'medium', 'high', 'critical')),
+    batch_date        date   NOT NULL,
+    PRIMARY KEY (batch_date, transaction_id)
+);
+CREATE INDEX IF NOT EXISTS fraud_transactions_severe ON gold.fraud_transactions (transaction_date)
+    WHERE severity IN ('high', 'critical');
+
+CREATE OR REPLACE VIEW gold.genuine_transactions AS
+SELECT f.* FROM gold.fact_transactions f
+WHERE NOT EXISTS (
+    SELECT 1 FROM gold.fraud_transactions x
+    WHERE x.transaction_id = f.transaction_id AND x.batch_date = f.batch_date
+);
+
+-- Quality --------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS quality.quarantine (
+    entity       text    NOT NULL,
+    reason       text    NOT NULL,
+    raw_record   text    NOT NULL,
+    source_file  text    NOT NULL,
+    line_number  integer NOT NULL,
+    batch_date   date    NOT NULL,
+    loaded_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (batch_date, entity, source_file, line_number)
+);
+CREATE INDEX IF NOT EXISTS quarantine_reason ON quality.quarantine (batch_date, entity, reason);
