@@ -38,7 +38,7 @@ def _summary(date: str, lake: LakeResource, postgres: PostgresResource, seconds:
               f"fraud_transactions: {pg['fraud_rows']:,}", "", "quarantined rows by reason (quality.quarantine):"]
     for entity, reason, count in postgres.fetch((settings.SQL_DIR / "quarantine_by_reason.sql").read_text(), params):
         lines.append(f"  {entity:<14}{reason:<24}{count:>8,}")
-    where = postgres.dsn and "BANKING_PG_DSN" or f"embedded server in {postgres.embedded_dir} (unix socket)"
+    where = "the server named by BANKING_PG_DSN" if postgres.dsn else f"embedded server in {postgres.embedded_dir} (unix socket)"
     lines += ["", f"lake:       {lake.base_uri}", f"raw files:  {lake.raw_dir(date)}", f"postgres:   {where}"]
     return "\n".join(lines)
 
@@ -62,8 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     if not result.success:
         print(f"demo run {result.run_id} failed; see the Dagster UI (make dev) or the log above", file=sys.stderr)
         return 1
-    resources = defs.resources
-    print(_summary(args.date, resources["lake"], resources["postgres"], time.perf_counter() - started))
+    # EnvVar-backed fields (the DSN) are resolved here, never printed.
+    lake = defs.resources["lake"].process_config_and_initialize()
+    postgres = defs.resources["postgres"].process_config_and_initialize()
+    print(_summary(args.date, lake, postgres, time.perf_counter() - started))
     return 0
 
 

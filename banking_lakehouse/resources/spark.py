@@ -71,6 +71,7 @@ class SparkResource(ConfigurableResource):
                 )
             settings = {
                 "spark.sql.session.timeZone": "UTC",
+                "spark.ui.showConsoleProgress": "false",
                 "spark.sql.shuffle.partitions": str(self.shuffle_partitions),
                 "spark.sql.adaptive.enabled": "true",
                 "spark.sql.sources.partitionOverwriteMode": "dynamic",
