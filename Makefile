@@ -34,7 +34,7 @@ generate: setup  ## only the generator: files for DATE into data/generated
 	$(BIN)/python -m banking_lakehouse.generator --date $(DATE) --rows $(ROWS) --seed $(SEED) --out data/generated/$(DATE)
 
 stop-postgres:  ## stop the embedded PostgreSQL server (it is reused between runs)
-	$(BIN)/python -m banking_lakehouse.resources.postgres stop
+	$(BIN)/python -m banking_lakehouse stop-postgres
 
 clean: stop-postgres  ## remove generated data, the lake, the embedded database and Dagster's history
 	rm -rf data

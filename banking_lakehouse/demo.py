@@ -14,6 +14,7 @@ from dagster import DagsterInstance
 
 from banking_lakehouse import settings
 from banking_lakehouse.definitions import defs
+from banking_lakehouse.generator import RAW_FILES
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.postgres import PostgresResource
 
@@ -25,7 +26,7 @@ def _summary(date: str, lake: LakeResource, postgres: PostgresResource, seconds:
              "customer_summary_rows", "merchant_summary_rows", "fraud_rows"]
     pg = dict(zip(names, totals))
     lines = [f"banking_lakehouse demo — batch {date} ({seconds:.1f} s)", "", "rows per layer (transactions):"]
-    raw_rows = sum(1 for _ in (lake.raw_dir(date) / "transactions.csv").open("rb")) - 1
+    raw_rows = lake.raw_rows(date, RAW_FILES["transactions"])
     for label, key in (("silver", ["silver", "transactions"]), ("quarantine", ["quarantine", "transactions"]),
                        ("gold (lake)", ["gold", "fact_transactions"])):
         lines.append(f"  {label:<22}{lake.partition_stats(key, date)['rows']:>10,}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from decimal import Decimal
 
 import pyarrow.compute as pc
@@ -32,6 +33,15 @@ class CheckInputs:
     spark: SparkSession | None = None
     postgres: PostgresResource | None = None
 
+    @cached_property
+    def fact_totals(self) -> tuple[int, int, Decimal]:
+        """Rows, orphan rows and Σ amount_usd of the run's batches in the warehouse fact (one query per date)."""
+        rows, orphans, amount = 0, 0, Decimal(0)
+        for d in self.dates:
+            r, o, a = self.postgres.fetch(_sql("fact_batch_totals.sql"), {"batch_date": d})[0]
+            rows, orphans, amount = rows + r, orphans + o, amount + a
+        return rows, orphans, amount
+
 
 Outcome = tuple[int, dict]  # failing rows, metadata
 
@@ -50,12 +60,6 @@ def _markdown(rows: list[dict]) -> MetadataValue:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows]
     return MetadataValue.md("\n".join(lines))
-
-
-def _raw_rows(lake: LakeResource, entity: str, date: str) -> int:
-    with (lake.raw_dir(date) / RAW_FILES[entity]).open("rb") as handle:
-        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 24), b""))
-    return lines - (1 if RAW_FILES[entity].endswith(".csv") else 0)
 
 
 def _spark_counts(asset: str, rules: list[Rule], inputs: CheckInputs) -> dict[str, Outcome]:
@@ -88,7 +92,7 @@ def _spark_counts(asset: str, rules: list[Rule], inputs: CheckInputs) -> dict[st
 
 def _accounting(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
     entity = asset.split("/")[1]
-    raw = sum(_raw_rows(inputs.lake, entity, d) for d in inputs.dates)
+    raw = sum(inputs.lake.raw_rows(d, RAW_FILES[entity]) for d in inputs.dates)
     silver = sum(inputs.lake.partition_stats(["silver", entity], d)["rows"] for d in inputs.dates)
     quarantined = sum(inputs.lake.partition_stats(["quarantine", entity], d)["rows"] for d in inputs.dates)
     missing = raw - silver - quarantined
@@ -97,7 +101,7 @@ def _accounting(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
 
 def _quarantine_rate(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
     entity = asset.split("/")[1]
-    raw = sum(_raw_rows(inputs.lake, entity, d) for d in inputs.dates)
+    raw = sum(inputs.lake.raw_rows(d, RAW_FILES[entity]) for d in inputs.dates)
     reasons = [inputs.lake.read_arrow(["quarantine", entity], d).column("reason") for d in inputs.dates]
     counted = sum(pc.sum(pc.not_equal(r, "exact_duplicate")).as_py() or 0 for r in reasons)
     rate = counted / raw if raw else 0.0
@@ -117,22 +121,14 @@ def _referential(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
     return sum(missing.values()), {f"missing_{k}_keys": v for k, v in missing.items()}
 
 
-def _fact_totals(inputs: CheckInputs) -> tuple[int, int, Decimal]:
-    rows, orphans, amount = 0, 0, Decimal(0)
-    for d in inputs.dates:
-        r, o, a = inputs.postgres.fetch(_sql("fact_batch_totals.sql"), {"batch_date": d})[0]
-        rows, orphans, amount = rows + r, orphans + o, amount + a
-    return rows, orphans, amount
-
-
 def _fact_reconciliation(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
     silver = sum(inputs.lake.partition_stats(["silver", "transactions"], d)["rows"] for d in inputs.dates)
-    fact = _fact_totals(inputs)[0]
+    fact = inputs.fact_totals[0]
     return abs(silver - fact), {"silver_rows": silver, "fact_rows": fact}
 
 
 def _orphans(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
-    orphans = _fact_totals(inputs)[1]
+    orphans = inputs.fact_totals[1]
     return orphans, {"orphan_rows": orphans}
 
 
@@ -142,7 +138,7 @@ def _aggregate_reconciliation(asset: str, rule: Rule, inputs: CheckInputs) -> Ou
     for d in inputs.dates:
         data = inputs.lake.read_arrow(["gold", table], d)
         aggregate += pc.sum(data.column("total_amount_usd")).as_py() or Decimal(0)
-    fact = _fact_totals(inputs)[2]
+    fact = inputs.fact_totals[2]
     difference = aggregate - fact
     return int(difference != 0), {"aggregate_amount_usd": float(aggregate), "fact_amount_usd": float(fact), "difference": float(difference)}
 

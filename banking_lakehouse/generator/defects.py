@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 
 from banking_lakehouse import reference as ref
 from banking_lakehouse.generator.config import GeneratorConfig
-from banking_lakehouse.generator.master import _noisy_country
+from banking_lakehouse.generator.master import noisy_country
 
 TRANSACTION_COLUMNS = [
     "transaction_id", "account_id", "customer_id", "merchant_id", "transaction_ts",
@@ -86,7 +86,7 @@ def inject_defects(
     for r, v in variant(picks.get("invalid_currency", []), 3):
         edits["currency"][r] = ["XYZ", "US$", "EURO"][v]
     for r in picks.get("country_noise", []):
-        edits["country"][int(r)] = _noisy_country(rng, country[int(r)])
+        edits["country"][int(r)] = noisy_country(rng, country[int(r)])
     channel, status = columns["channel"].to_pylist(), columns["status"].to_pylist()
     for r, v in variant(picks.get("categorical_noise", []), 3):
         if v == 0:

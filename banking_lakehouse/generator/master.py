@@ -134,7 +134,7 @@ def build_population(cfg: GeneratorConfig) -> Population:
     return Population(customers, accounts, merchants, scale, account_customer, m_category, m_country)
 
 
-def _noisy_country(rng: np.random.Generator, code: str) -> str:
+def noisy_country(rng: np.random.Generator, code: str) -> str:
     name = ref.COUNTRIES[code][0]
     options = [name, code.lower(), name.upper(), f" {code} "]
     options += {"US": ["U.S.", "USA"], "GB": ["UK", "U.K."]}.get(code, [])
@@ -165,7 +165,7 @@ def deliver_master(cfg: GeneratorConfig, pop: Population) -> tuple[dict[str, pd.
 
         if k.get("country_noise"):
             idx = rng.choice(len(df), k["country_noise"], replace=False)
-            df.loc[df.index[idx], "country"] = [_noisy_country(rng, c) for c in df["country"].to_numpy()[idx]]
+            df.loc[df.index[idx], "country"] = [noisy_country(rng, c) for c in df["country"].to_numpy()[idx]]
         extras = []
         if k.get("duplicate_id"):
             dup = clean.iloc[rng.choice(len(clean), k["duplicate_id"], replace=False)].copy()

