@@ -3,14 +3,17 @@
 from dagster import Definitions, in_process_executor, load_assets_from_modules
 
 from banking_lakehouse.assets import aggregates, fraud, gold, raw, silver, warehouse
+from banking_lakehouse.checks.freshness import freshness_checks_sensor, warehouse_freshness_checks
 from banking_lakehouse.jobs import daily_pipeline_job
 from banking_lakehouse.resources import build_resources
 from banking_lakehouse.schedules import daily_pipeline_schedule
 
 defs = Definitions(
     assets=load_assets_from_modules([raw, silver, gold, aggregates, fraud, warehouse]),
+    asset_checks=warehouse_freshness_checks,
     jobs=[daily_pipeline_job],
     schedules=[daily_pipeline_schedule],
+    sensors=[freshness_checks_sensor],
     resources=build_resources(),
     # One process, one SparkSession per run: the multiprocess executor would start a JVM per step.
     executor=in_process_executor,

@@ -9,8 +9,13 @@ import argparse
 import datetime as dt
 import sys
 import time
+import warnings
 
-from dagster import DagsterInstance
+from dagster import BetaWarning, DagsterInstance, PreviewWarning
+
+# The demo prints a summary for a person; Dagster's API-maturity notices are for developers.
+warnings.filterwarnings("ignore", category=BetaWarning)
+warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from banking_lakehouse import settings
 from banking_lakehouse.definitions import defs

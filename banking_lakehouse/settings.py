@@ -35,3 +35,13 @@ def pg_dsn_configured() -> bool:
 
 def pii_key_configured() -> bool:
     return bool(os.getenv("BANKING_PII_KEY"))
+
+
+def quarantine_warn_rate() -> float:
+    """Quarantined share of a batch above which a WARN check fails (default 1 %)."""
+    return float(os.getenv("BANKING_QUARANTINE_WARN_RATE", "0.01"))
+
+
+def quarantine_error_rate() -> float:
+    """Quarantined share of a batch above which a blocking ERROR check fails (default 5 %)."""
+    return float(os.getenv("BANKING_QUARANTINE_ERROR_RATE", "0.05"))

@@ -24,12 +24,13 @@ def pipeline(spark, spark_resource, postgres, run_dir):
     resources = make_resources(run_dir / "lake", spark_resource, postgres)
     instance = DagsterInstance.ephemeral()
 
-    def run(date: str, rows: int = ROWS):
+    def run(date: str, defect_rates: dict | None = None, expect_success: bool = True):
+        config = {"rows": ROWS, "seed": SEED, "defect_rates": defect_rates or {}}
         result = materialize(
             ASSETS, partition_key=date, resources=resources, instance=instance,
-            run_config={"ops": {"raw_delivery": {"config": {"rows": rows, "seed": SEED}}}},
+            run_config={"ops": {"raw_delivery": {"config": config}}}, raise_on_error=False,
         )
-        assert result.success
+        assert result.success is expect_success
         return result
 
     return run, resources
@@ -55,7 +56,7 @@ def test_partition_lands_with_exact_counts(pipeline, postgres):
         ("warehouse/fact_transactions", "orphans_flagged", "WARN"),
         ("silver/customers", "quarantine_rate_warn", "WARN"),
     }
-    assert len(evaluations) == 25
+    assert len(evaluations) == 34
 
     manifest = _manifest(resources, DAY)
     defects = manifest["defects"]
@@ -124,3 +125,28 @@ def test_pii_is_masked_in_gold(pipeline, postgres):
     for name, email, phone in rows:
         assert name.startswith("tok_") and email.startswith("***@") and phone.startswith("***-")
         assert len(phone) == 8
+
+
+def test_failing_blocking_check_leaves_gold_and_postgres_unchanged(pipeline, postgres):
+    """Re-deliver the first day with 8 % unparseable amounts: above the 5 % ERROR rate, nothing downstream moves."""
+    run, resources = pipeline
+    lake = resources["lake"]
+    fact_files = {p.name: p.stat().st_mtime_ns for p in lake.partition_dir(["gold", "fact_transactions"], DAY).iterdir()}
+    before = _fact_state(postgres, DAY)
+    quarantine_before = postgres.fetch("SELECT count(*) FROM quality.quarantine WHERE batch_date = %s", (DAY,))
+
+    result = run(DAY, defect_rates={"invalid_amount": 0.08}, expect_success=False)
+
+    failed = {(e.asset_key.to_user_string(), e.check_name) for e in result.get_asset_check_evaluations() if not e.passed}
+    assert ("silver/transactions", "quarantine_rate_error") in failed
+    rate = next(e for e in result.get_asset_check_evaluations() if e.check_name == "quarantine_rate_error"
+                and e.asset_key.to_user_string() == "silver/transactions")
+    defects = _manifest(resources, DAY)["defects"]
+    assert defects["invalid_amount"] == 480
+    assert rate.metadata["quarantined_rows"].value == sum(defects[c] for c in QUARANTINE_CODES - {"exact_duplicate"})
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "silver/transactions" in materialized
+    assert not any(k.startswith(("gold/", "warehouse/")) for k in materialized)
+    assert {p.name: p.stat().st_mtime_ns for p in lake.partition_dir(["gold", "fact_transactions"], DAY).iterdir()} == fact_files
+    assert _fact_state(postgres, DAY) == before
+    assert postgres.fetch("SELECT count(*) FROM quality.quarantine WHERE batch_date = %s", (DAY,)) == quarantine_before

@@ -1,7 +1,7 @@
 """Gold in the lake: dimensions and the enriched fact, as Parquet for downstream Spark."""
 
 
-from dagster import AssetExecutionContext, AssetIn, AssetOut, BackfillPolicy, asset, multi_asset
+from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, BackfillPolicy, asset, multi_asset
 from pyspark.sql import DataFrame
 
 from banking_lakehouse.partitions import daily_partitions_def
@@ -22,6 +22,8 @@ LAKE_KINDS = {"spark", "parquet"}
         )
     },
     ins={e: AssetIn(key=["silver", e]) for e in ("customers", "accounts", "merchants")},
+    # A batch reaches gold whole: dimensions wait for the day's transactions to pass their blocking checks.
+    deps=[AssetKey(["silver", "transactions"])],
     group_name="gold",
     partitions_def=daily_partitions_def,
     backfill_policy=BackfillPolicy.single_run(),

@@ -6,6 +6,7 @@ import datetime as dt
 from dagster import AssetExecutionContext, AssetSpec, BackfillPolicy, Config, MaterializeResult, multi_asset
 
 from banking_lakehouse.generator import RAW_FILES, GeneratorConfig, generate_day
+from banking_lakehouse.generator.config import DEFAULT_DEFECT_RATES
 from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.lake import LakeResource
 
@@ -17,6 +18,7 @@ class RawDeliveryConfig(Config):
 
     rows: int = 100_000
     seed: int = 7
+    defect_rates: dict[str, float] = {}  # overrides of the generator's per-code defect rates
 
 
 @multi_asset(
@@ -37,7 +39,13 @@ class RawDeliveryConfig(Config):
 def raw_delivery(context: AssetExecutionContext, config: RawDeliveryConfig, lake: LakeResource):
     """Generates each day's files straight into the raw zone (deterministic in seed, date and rows)."""
     manifests = [
-        generate_day(GeneratorConfig(date=dt.date.fromisoformat(d), rows=config.rows, seed=config.seed), lake.raw_dir(d))
+        generate_day(
+            GeneratorConfig(
+                date=dt.date.fromisoformat(d), rows=config.rows, seed=config.seed,
+                defect_rates={**DEFAULT_DEFECT_RATES, **config.defect_rates},
+            ),
+            lake.raw_dir(d),
+        )
         for d in context.partition_keys
     ]
     for entity in RAW_ENTITIES:

@@ -8,6 +8,7 @@ from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, Backfill
 from pyspark.sql import DataFrame, functions as F
 
 from banking_lakehouse.checks.factory import CheckInputs, check_specs, evaluate
+from banking_lakehouse.contracts import CONTRACTS, column_schema
 from banking_lakehouse.generator import RAW_FILES
 from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.lake import LakeResource
@@ -23,6 +24,7 @@ def _outs(entity: str) -> dict[str, AssetOut]:
         "silver": AssetOut(
             key=["silver", entity], description=f"Cleaned, typed, deduplicated {entity}.",
             kinds={"spark", "parquet"}, owners=OWNERS, tags={"layer": "silver"},
+            metadata={"dagster/column_schema": column_schema(CONTRACTS[entity])},
         ),
         "quarantine": AssetOut(
             key=["quarantine", entity],

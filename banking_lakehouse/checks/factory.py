@@ -1,15 +1,16 @@
 """Turns the rule table into AssetCheckSpecs on each asset, and evaluates them after the asset is written.
 
-Spark-side rules of one asset (uniqueness, nulls) are counted in a single aggregation pass;
-row accounting reads Parquet footers; warehouse rules run SQL from sql/checks/.
+Contract rules of a silver asset (schema, completeness, uniqueness, validity) are counted in a
+single Spark aggregation pass; row accounting reads Parquet footers; warehouse rules run SQL
+from sql/checks/.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cached_property
 from decimal import Decimal
+from functools import cached_property
 
 import pyarrow.compute as pc
 from dagster import AssetCheckResult, AssetCheckSpec, AssetKey, MetadataValue
@@ -17,11 +18,13 @@ from pyspark.sql import SparkSession, functions as F
 
 from banking_lakehouse import settings
 from banking_lakehouse.checks.rules import Rule, rules_for
+from banking_lakehouse.contracts import CONTRACTS, contract_rules, expected_types
 from banking_lakehouse.generator import RAW_FILES
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.postgres import PostgresResource
 
 EXAMPLE_ROWS = 5
+CONTRACT_KINDS = frozenset({"contract_schema", "completeness", "uniqueness", "validity"})
 
 
 @dataclass
@@ -62,31 +65,52 @@ def _markdown(rows: list[dict]) -> MetadataValue:
     return MetadataValue.md("\n".join(lines))
 
 
-def _spark_counts(asset: str, rules: list[Rule], inputs: CheckInputs) -> dict[str, Outcome]:
-    """One pass over the written partition(s) counts every unique / not-null rule of the asset."""
+def contract_outcomes(asset: str, inputs: CheckInputs) -> dict[str, Outcome]:
+    """Schema drift from the DataFrame's schema, then one Spark pass counting every contract rule."""
+    model = CONTRACTS[asset.split("/")[1]]
     df = inputs.lake.read(inputs.spark, asset.split("/"), inputs.dates)
-    aggs = []
-    for r in rules:
-        if r.kind == "unique":
-            aggs.append((F.count(F.col(r.columns[0])) - F.countDistinct(r.columns[0])).alias(r.name))
-        elif r.kind == "not_null":
-            nulls = sum(F.col(c).isNull().cast("long") for c in r.columns)
-            aggs.append(F.sum(F.when(nulls > 0, 1).otherwise(0)).alias(r.name))
-    totals = df.agg(*aggs).first().asDict() if aggs else {}
-    outcomes: dict[str, Outcome] = {}
-    for r in rules:
-        if r.name not in totals:
-            continue
-        failed = int(totals[r.name] or 0)
-        examples: list[dict] = []
-        if failed and r.kind == "unique":
-            key = r.columns[0]
-            dupes = df.groupBy(key).count().where("count > 1").limit(EXAMPLE_ROWS).collect()
-            examples = [row.asDict() for row in dupes]
-        elif failed:
-            bad = df.where(" OR ".join(f"`{c}` IS NULL" for c in r.columns)).limit(EXAMPLE_ROWS)
-            examples = [{c: row[c] for c in ("source_file", "source_line", *r.columns)} for row in bad.collect()]
-        outcomes[r.name] = (failed, {"failed_rows": failed, "examples": _markdown(examples)})
+    required, unique, validity = contract_rules(model)
+    expected = expected_types(model)
+    actual = {f.name: f.dataType.simpleString() for f in df.schema.fields}
+    drift = [
+        {"column": c, "contract": expected.get(c, "-"), "written": actual.get(c, "-")}
+        for c in sorted(expected.keys() | actual.keys())
+        if expected.get(c) != actual.get(c)
+    ]
+    outcomes: dict[str, Outcome] = {
+        "contract_schema": (len(drift), {"columns_differing": len(drift), "examples": _markdown(drift)})
+    }
+    if drift:  # the rules below name columns that may not exist
+        return outcomes
+
+    incomplete = F.greatest(*[F.col(c).isNull() for c in required])
+    invalid = F.greatest(*[r.failing() for r in validity])
+    aggs = [F.sum(incomplete.cast("long")).alias("incomplete"), F.sum(invalid.cast("long")).alias("invalid")]
+    aggs += [F.sum(F.col(c).isNull().cast("long")).alias(f"null_{c}") for c in required]
+    aggs += [(F.count(c) - F.countDistinct(c)).alias(f"duplicate_{c}") for c in unique]
+    aggs += [F.sum(r.failing().cast("long")).alias(f"invalid_{i}") for i, r in enumerate(validity)]
+    totals = {k: int(v or 0) for k, v in df.agg(*aggs).first().asDict().items()}
+
+    def examples(condition, columns: list[str]) -> MetadataValue:
+        rows = df.where(condition).select("source_file", "source_line", *columns).limit(EXAMPLE_ROWS).collect()
+        return _markdown([r.asDict() for r in rows])
+
+    duplicates = sum(totals[f"duplicate_{c}"] for c in unique)
+    dup_examples: list[dict] = []
+    for c in unique:
+        if totals[f"duplicate_{c}"]:
+            dup_examples += [r.asDict() for r in df.groupBy(c).count().where("count > 1").limit(EXAMPLE_ROWS).collect()]
+    outcomes["completeness"] = (
+        totals["incomplete"],
+        {**{f"nulls_{c}": totals[f"null_{c}"] for c in required},
+         "examples": examples(incomplete, required) if totals["incomplete"] else _markdown([])},
+    )
+    outcomes["uniqueness"] = (duplicates, {"duplicate_values": duplicates, "examples": _markdown(dup_examples)})
+    outcomes["validity"] = (
+        totals["invalid"],
+        {**{f"{r.column}_{r.check}": totals[f"invalid_{i}"] for i, r in enumerate(validity)},
+         "examples": examples(invalid, sorted({r.column for r in validity})) if totals["invalid"] else _markdown([])},
+    )
     return outcomes
 
 
@@ -107,6 +131,16 @@ def _quarantine_rate(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
     rate = counted / raw if raw else 0.0
     failed = counted if rate > rule.threshold else 0
     return failed, {"quarantined_rows": counted, "raw_rows": raw, "quarantine_rate": round(rate, 6), "threshold": rule.threshold}
+
+
+def _batch_freshness(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
+    newest = {}
+    for d in inputs.dates:
+        dates = inputs.lake.read_arrow(["silver", "transactions"], d, columns=["transaction_date"]).column(0)
+        latest = pc.max(dates).as_py() if len(dates) else None
+        newest[d] = latest.isoformat() if latest else "no rows"
+    stale = [d for d, latest in newest.items() if latest != d]
+    return len(stale), {"stale_batches": len(stale), "newest_transaction_date": ", ".join(newest.values())}
 
 
 def _sql(name: str) -> str:
@@ -150,15 +184,19 @@ EVALUATORS: dict[str, Callable[[str, Rule, CheckInputs], Outcome]] = {
     "fact_reconciliation": _fact_reconciliation,
     "orphans": _orphans,
     "aggregate_reconciliation": _aggregate_reconciliation,
+    "batch_freshness": _batch_freshness,
 }
 
 
 def evaluate(asset: str, inputs: CheckInputs) -> Iterator[AssetCheckResult]:
     """Yields one AssetCheckResult per rule of the asset, with failing counts and examples."""
     rules = rules_for(asset)
-    spark_outcomes = _spark_counts(asset, rules, inputs) if inputs.spark is not None else {}
+    contract = contract_outcomes(asset, inputs) if inputs.spark is not None else {}
     for rule in rules:
-        failed, metadata = spark_outcomes.get(rule.name) or EVALUATORS[rule.kind](asset, rule, inputs)
+        if rule.kind in CONTRACT_KINDS:
+            failed, metadata = contract.get(rule.kind, (1, {"skipped": "contract_schema failed"}))
+        else:
+            failed, metadata = EVALUATORS[rule.kind](asset, rule, inputs)
         yield AssetCheckResult(
             asset_key=AssetKey(asset.split("/")),
             check_name=rule.name,

@@ -1,6 +1,8 @@
 """Every data-quality rule of SPEC §6, one line each: which asset, what kind, how severe, whether it blocks.
 
-Blocking rules guard what flows downstream: a failure stops the run before gold or PostgreSQL change.
+Blocking (ERROR) rules guard what flows downstream: a failure stops the run before gold or
+PostgreSQL change. WARN rules report without stopping. Silver completeness, uniqueness and
+validity come from the pandera contracts in contracts.py.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from dataclasses import dataclass
 
 from dagster import AssetCheckSeverity
 
-from banking_lakehouse.transforms.silver import MASTER_SPECS, TRANSACTION_REQUIRED
+from banking_lakehouse import settings
+from banking_lakehouse.contracts import CONTRACTS
 
 ERROR, WARN = AssetCheckSeverity.ERROR, AssetCheckSeverity.WARN
 
@@ -18,30 +21,35 @@ ERROR, WARN = AssetCheckSeverity.ERROR, AssetCheckSeverity.WARN
 class Rule:
     name: str
     asset: str  # asset key path joined by "/"
-    kind: str  # an evaluator in factory.EVALUATORS
+    kind: str  # an evaluator in factory.EVALUATORS (or a contract kind counted in one Spark pass)
     severity: AssetCheckSeverity
     blocking: bool
     description: str
-    columns: tuple[str, ...] = ()
     threshold: float = 0.0
 
 
-def _silver_rules(entity: str, id_column: str, required: list[str]) -> list[Rule]:
+def _silver_rules(entity: str) -> list[Rule]:
     asset = f"silver/{entity}"
     return [
-        Rule(f"{id_column}_unique", asset, "unique", ERROR, True, f"{id_column} is unique in silver", (id_column,)),
-        Rule("required_not_null", asset, "not_null", ERROR, True, "required columns have no nulls", tuple(required)),
+        Rule("contract_schema", asset, "contract_schema", ERROR, True, "columns and types equal the pandera contract"),
+        Rule("completeness", asset, "completeness", ERROR, True, "no nulls in the contract's required columns"),
+        Rule("uniqueness", asset, "uniqueness", ERROR, True, "the contract's unique columns hold no duplicates"),
+        Rule("validity", asset, "validity", ERROR, True, "allowed values, patterns and ranges of the contract hold"),
         Rule("raw_accounted_for", asset, "accounting", ERROR, True,
              "raw rows = silver rows + quarantined rows (removed exact duplicates included)"),
-        Rule("quarantine_rate_warn", asset, "quarantine_rate", WARN, False, "quarantine rate at most 1 %", threshold=0.01),
-        Rule("quarantine_rate_error", asset, "quarantine_rate", ERROR, True, "quarantine rate at most 5 %", threshold=0.05),
+        Rule("quarantine_rate_warn", asset, "quarantine_rate", WARN, False,
+             "quarantined share of the batch at most the warn rate (BANKING_QUARANTINE_WARN_RATE)",
+             threshold=settings.quarantine_warn_rate()),
+        Rule("quarantine_rate_error", asset, "quarantine_rate", ERROR, True,
+             "quarantined share of the batch at most the error rate (BANKING_QUARANTINE_ERROR_RATE)",
+             threshold=settings.quarantine_error_rate()),
     ]
 
 
 RULES: tuple[Rule, ...] = (
-    *_silver_rules("transactions", "transaction_id",
-                   TRANSACTION_REQUIRED + ["transaction_date", "amount_usd", "currency", "channel", "status"]),
-    *[r for e, s in MASTER_SPECS.items() for r in _silver_rules(e, s.id_column, s.required)],
+    *[r for entity in CONTRACTS for r in _silver_rules(entity)],
+    Rule("batch_freshness", "silver/transactions", "batch_freshness", WARN, False,
+         "the batch holds transactions of its own delivery date (not a stale re-delivery)"),
     Rule("fact_references_dimensions", "warehouse/fact_transactions", "referential", ERROR, True,
          "every fact key exists in its dimension (orphans point at the -1 member)"),
     Rule("fact_matches_silver", "warehouse/fact_transactions", "fact_reconciliation", ERROR, True,

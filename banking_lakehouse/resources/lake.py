@@ -110,9 +110,9 @@ class LakeResource(ConfigurableResource):
         paths = [str(self.partition_dir(key_path, d)) for d in dates]
         return spark.read.option("basePath", str(self.table_root(key_path))).parquet(*paths).drop("date")
 
-    def read_arrow(self, key_path: Sequence[str], date: str) -> pa.Table:
+    def read_arrow(self, key_path: Sequence[str], date: str, columns: list[str] | None = None) -> pa.Table:
         files = self._files(key_path, date)
-        return pads.dataset([str(f) for f in files], format="parquet").to_table()
+        return pads.dataset([str(f) for f in files], format="parquet").to_table(columns=columns)
 
 
 class LakeIOManager(ConfigurableIOManager):

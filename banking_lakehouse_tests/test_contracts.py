@@ -1,0 +1,76 @@
+"""The pandera contracts: valid for what silver writes, and the rules the checks derive from them bite."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from pyspark.sql import functions as F
+
+from banking_lakehouse.checks.factory import CheckInputs, contract_outcomes
+from banking_lakehouse.contracts import CONTRACTS, SilverTransactions, contract_rules
+from banking_lakehouse.resources.lake import LakeResource
+
+DAY = "2024-12-01"
+ROW = dict(
+    source_file="transactions.csv", source_line=2, batch_date=dt.date(2024, 12, 1), transaction_id="T1",
+    account_id="A1", customer_id="C1", merchant_id="M1", transaction_ts=dt.datetime(2024, 12, 1, 10),
+    transaction_date=dt.date(2024, 12, 1), amount=Decimal("12.50"), currency="USD", amount_usd=Decimal("12.50"),
+    transaction_type="purchase", channel="pos", status="completed", country="US", is_card_present=True,
+    is_outlier=False, is_late_arrival=False, is_orphan_customer=False, is_orphan_account=False, is_orphan_merchant=False,
+)
+
+
+def _frame(spark, rows):
+    return spark.createDataFrame(rows, SilverTransactions.to_structtype())
+
+
+def test_every_contract_declares_required_unique_and_validity_rules():
+    for entity, model in CONTRACTS.items():
+        required, unique, validity = contract_rules(model)
+        assert {"source_file", "source_line", "batch_date"} <= set(required), entity
+        assert len(unique) == 1 and unique[0] in required, entity
+        assert validity, entity
+
+
+def test_pandera_accepts_a_valid_row_and_rejects_a_bad_one(spark):
+    good = SilverTransactions.validate(_frame(spark, [ROW]))
+    assert not good.pandera.errors
+    bad = SilverTransactions.validate(_frame(spark, [{**ROW, "channel": "telepathy", "amount": Decimal("-1.00")}]))
+    assert bad.pandera.errors
+
+
+def test_contract_rules_count_exactly_the_broken_rows(spark, tmp_path):
+    rows = [
+        ROW,
+        {**ROW, "transaction_id": "T2", "source_line": 3, "channel": "ONLINE"},  # invalid value
+        {**ROW, "transaction_id": "T2", "source_line": 4},  # duplicate id
+        {**ROW, "transaction_id": "T3", "source_line": 5, "amount": None},  # incomplete
+        {**ROW, "transaction_id": "T4", "source_line": 6, "amount_usd": Decimal("0.00"), "country": "XX"},  # 1 row, 2 rules
+    ]
+    lake = LakeResource(base_uri=str(tmp_path))
+    lake.publish(_frame(spark, rows), ["silver", "transactions"], [DAY])
+    outcomes = contract_outcomes("silver/transactions", CheckInputs([DAY], lake, spark))
+    assert outcomes["contract_schema"][0] == 0
+    assert outcomes["completeness"][0] == 1 and outcomes["completeness"][1]["nulls_amount"] == 1
+    assert outcomes["uniqueness"][0] == 1
+    failed, metadata = outcomes["validity"]
+    assert failed == 2
+    assert metadata["channel_isin"] == 1 and metadata["amount_usd_greater_than"] == 1 and metadata["country_isin"] == 1
+    assert "ONLINE" in metadata["examples"].value
+
+
+def test_schema_drift_is_reported(spark, tmp_path):
+    lake = LakeResource(base_uri=str(tmp_path))
+    drifted = _frame(spark, [ROW]).withColumn("amount", F.col("amount").cast("double")).drop("status")
+    lake.publish(drifted, ["silver", "transactions"], [DAY])
+    failed, metadata = contract_outcomes("silver/transactions", CheckInputs([DAY], lake, spark))["contract_schema"]
+    assert failed == 2
+    assert "double" in metadata["examples"].value and "status" in metadata["examples"].value
+
+
+@pytest.mark.parametrize("entity", list(CONTRACTS))
+def test_column_schema_metadata_comes_from_the_contract(entity):
+    from banking_lakehouse.contracts import column_schema
+
+    schema = column_schema(CONTRACTS[entity])
+    assert [c.name for c in schema.columns] == list(CONTRACTS[entity].to_schema().columns)
