@@ -29,7 +29,7 @@ LAKE_KINDS = {"spark", "parquet"}
     backfill_policy=BackfillPolicy.single_run(),
 )
 def gold_dimensions(pii: PiiKeyResource, customers: DataFrame, accounts: DataFrame, merchants: DataFrame):
-    return gold.dim_customer(customers, pii.key), gold.dim_account(accounts), gold.dim_merchant(merchants)
+    return gold.dim_customer(customers, pii.key), gold.dim_account(accounts, pii.key), gold.dim_merchant(merchants, pii.key)
 
 
 @asset(
@@ -48,6 +48,7 @@ def gold_dimensions(pii: PiiKeyResource, customers: DataFrame, accounts: DataFra
     backfill_policy=BackfillPolicy.single_run(),
 )
 def fact_transactions(
-    context: AssetExecutionContext, transactions: DataFrame, customers: DataFrame, merchants: DataFrame
+    context: AssetExecutionContext, pii: PiiKeyResource, transactions: DataFrame, customers: DataFrame,
+    merchants: DataFrame,
 ) -> DataFrame:
-    return gold.fact_transactions(transactions, customers, merchants)
+    return gold.fact_transactions(transactions, customers, merchants, pii.key)

@@ -19,6 +19,7 @@ from pydantic import Field
 from banking_lakehouse import settings
 
 COPY_CHUNK_ROWS = 200_000
+WAREHOUSE_SCRIPTS = ("warehouse.sql", "roles.sql")
 _lock = threading.Lock()
 _embedded_uris: dict[str, str] = {}
 _schema_applied: set[str] = set()
@@ -66,13 +67,14 @@ class PostgresResource(ConfigurableResource):
         return conn
 
     def ensure_schema(self) -> None:
-        """Applies sql/warehouse.sql once per process (re-runnable DDL, serialised by an advisory lock)."""
+        """Applies sql/warehouse.sql and sql/roles.sql once per process (re-runnable DDL, serialised by an advisory lock)."""
         uri = self.uri()
         if uri in _schema_applied:
             return
         with self.connect() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('banking_lakehouse ddl'))")
-            conn.execute((settings.SQL_DIR / "warehouse.sql").read_text())
+            for script in WAREHOUSE_SCRIPTS:
+                conn.execute((settings.SQL_DIR / script).read_text())
         _schema_applied.add(uri)
 
     def fetch(self, query: str | sql.Composable, params: Sequence | dict | None = None) -> list[tuple]:

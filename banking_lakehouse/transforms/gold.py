@@ -1,7 +1,8 @@
 """Gold star schema: dimensions with stable surrogate keys, the enriched fact, the daily aggregates.
 
-Surrogate keys are a 64-bit hash of the natural key, so every run, day and cluster computes the
-same key without a lookup table; -1 is the `unknown` member that orphan rows point at.
+Surrogate keys are a keyed 64-bit hash of the natural key, so every run, day and cluster computes
+the same key without a lookup table, and the key reveals nothing without the secret; -1 is the
+`unknown` member that orphan rows point at. Natural ids and names in gold are keyed-hash tokens.
 """
 
 from __future__ import annotations
@@ -14,47 +15,48 @@ UNKNOWN_KEY = -1
 TRANSACTION_TYPE_KEYS = {name: i + 1 for i, name in enumerate(ref.TRANSACTION_TYPES)}
 
 
-def surrogate_key(natural_key: Column | str) -> Column:
-    return F.abs(F.xxhash64(F.col(natural_key) if isinstance(natural_key, str) else natural_key)).cast("bigint")
+def surrogate_key(natural_key: str, secret: str) -> Column:
+    return F.abs(F.xxhash64(F.lit(secret), F.col(natural_key))).cast("bigint")
 
 
-def keyed_token(value: Column, key: str) -> Column:
-    """A keyed hash of a PII value: joinable, not reversible without the key."""
-    return F.concat(F.lit("tok_"), F.substring(F.sha2(F.concat(F.lit(key), F.lit("|"), value), 256), 1, 24))
+def keyed_token(value: Column | str, secret: str) -> Column:
+    """A keyed hash of a PII value: joinable, not reversible without the secret."""
+    value = F.col(value) if isinstance(value, str) else value
+    return F.concat(F.lit("tok_"), F.substring(F.sha2(F.concat(F.lit(secret), F.lit("|"), value), 256), 1, 24))
 
 
-def dim_customer(customers: DataFrame, pii_key: str) -> DataFrame:
-    """PII masked: names tokenised, email keeps its domain, phone its last 4 digits."""
+def dim_customer(customers: DataFrame, secret: str) -> DataFrame:
+    """PII masked: id and name tokenised, email keeps its domain, phone its last 4 digits."""
     return customers.select(
-        surrogate_key("customer_id").alias("customer_key"),
-        "customer_id",
-        keyed_token(F.concat_ws(" ", "first_name", "last_name"), pii_key).alias("customer_name"),
+        surrogate_key("customer_id", secret).alias("customer_key"),
+        keyed_token("customer_id", secret).alias("customer_id"),
+        keyed_token(F.concat_ws(" ", "first_name", "last_name"), secret).alias("customer_name"),
         F.regexp_replace("email", r"^[^@]+@", "***@").alias("email_masked"),
         F.concat(F.lit("***-"), F.substring(F.regexp_replace("phone", r"[^0-9]", ""), -4, 4)).alias("phone_masked"),
         "city", "country", "segment", "risk_rating", "join_date", "batch_date",
     )
 
 
-def dim_account(accounts: DataFrame) -> DataFrame:
+def dim_account(accounts: DataFrame, secret: str) -> DataFrame:
     return accounts.select(
-        surrogate_key("account_id").alias("account_key"),
-        "account_id",
-        surrogate_key("customer_id").alias("customer_key"),
+        surrogate_key("account_id", secret).alias("account_key"),
+        keyed_token("account_id", secret).alias("account_id"),
+        surrogate_key("customer_id", secret).alias("customer_key"),
         "account_type", "currency", "status", "opened_date", "batch_date",
     )
 
 
-def dim_merchant(merchants: DataFrame) -> DataFrame:
+def dim_merchant(merchants: DataFrame, secret: str) -> DataFrame:
     return merchants.select(
-        surrogate_key("merchant_id").alias("merchant_key"),
+        surrogate_key("merchant_id", secret).alias("merchant_key"),
         "merchant_id",
         F.col("name").alias("merchant_name"),
         "category", "mcc", "city", "country", "risk_level", "batch_date",
     )
 
 
-def _key_or_unknown(natural_key: str, orphan_flag: str) -> Column:
-    return F.when(F.col(orphan_flag), F.lit(UNKNOWN_KEY).cast("bigint")).otherwise(surrogate_key(natural_key))
+def _key_or_unknown(natural_key: str, orphan_flag: str, secret: str) -> Column:
+    return F.when(F.col(orphan_flag), F.lit(UNKNOWN_KEY).cast("bigint")).otherwise(surrogate_key(natural_key, secret))
 
 
 def amount_category(amount_usd: Column) -> Column:
@@ -68,7 +70,7 @@ def time_of_day(hour: Column) -> Column:
     return F.when(hour < 6, "night").when(hour < 12, "morning").when(hour < 18, "afternoon").otherwise("evening")
 
 
-def fact_transactions(transactions: DataFrame, customers: DataFrame, merchants: DataFrame) -> DataFrame:
+def fact_transactions(transactions: DataFrame, customers: DataFrame, merchants: DataFrame, secret: str) -> DataFrame:
     """One row per silver transaction, keyed to every dimension, with the analysts' derived columns."""
     type_key = F.create_map(*[F.lit(x) for pair in TRANSACTION_TYPE_KEYS.items() for x in pair])
     home = customers.select("customer_id", "batch_date", F.col("country").alias("_home_country"))
@@ -79,12 +81,12 @@ def fact_transactions(transactions: DataFrame, customers: DataFrame, merchants: 
         transactions.join(F.broadcast(home), ["customer_id", "batch_date"], "left")
         .join(F.broadcast(risk), ["merchant_id", "batch_date"], "left")
         .select(
-            surrogate_key("transaction_id").alias("transaction_key"),
+            F.abs(F.xxhash64("transaction_id")).cast("bigint").alias("transaction_key"),
             "transaction_id",
             F.date_format("transaction_date", "yyyyMMdd").cast("int").alias("date_key"),
-            _key_or_unknown("customer_id", "is_orphan_customer").alias("customer_key"),
-            _key_or_unknown("account_id", "is_orphan_account").alias("account_key"),
-            _key_or_unknown("merchant_id", "is_orphan_merchant").alias("merchant_key"),
+            _key_or_unknown("customer_id", "is_orphan_customer", secret).alias("customer_key"),
+            _key_or_unknown("account_id", "is_orphan_account", secret).alias("account_key"),
+            _key_or_unknown("merchant_id", "is_orphan_merchant", secret).alias("merchant_key"),
             type_key[F.col("transaction_type")].cast("smallint").alias("transaction_type_key"),
             "transaction_ts",
             "transaction_date",

@@ -1,0 +1,152 @@
+"""The warehouse on a loaded batch: analytics SQL, the analyst role, concurrent and killed loads."""
+
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from banking_lakehouse import settings
+from banking_lakehouse_tests.test_pipeline import DAY, pipeline  # noqa: F401  (the loaded-warehouse fixture)
+
+ANALYTICS = sorted((settings.SQL_DIR / "analytics").glob("*.sql"))
+
+
+@pytest.fixture(scope="module")
+def loaded(pipeline, postgres):  # noqa: F811
+    run, resources = pipeline
+    postgres.ensure_schema()
+    if not postgres.fetch("SELECT count(*) FROM gold.fact_transactions WHERE batch_date = %s", (DAY,))[0][0]:
+        run(DAY)
+    return resources
+
+
+def _as(postgres, role: str, query: str):
+    with postgres.connect() as conn:
+        conn.execute(f"SET ROLE {role}")
+        return conn.execute(query).fetchall()
+
+
+def test_there_are_six_analytics_queries():
+    assert [p.stem for p in ANALYTICS] == [
+        "channel_performance", "cohort_analysis", "customer_segmentation_rfm",
+        "fraud_analysis", "merchant_performance", "time_patterns",
+    ]
+
+
+@pytest.mark.parametrize("path", ANALYTICS, ids=[p.stem for p in ANALYTICS])
+def test_analytics_query_runs_as_analyst_and_returns_rows(loaded, postgres, path):
+    rows = _as(postgres, "analyst", path.read_text())
+    assert rows
+
+
+def test_analytics_results_are_plausible(loaded, postgres):
+    channels = postgres.fetch((settings.SQL_DIR / "analytics" / "channel_performance.sql").read_text())
+    assert {r[0] for r in channels} == {"online", "pos", "mobile", "atm", "branch"}
+    assert sum(r[6] for r in channels) == pytest.approx(1, abs=0.001)
+    total = postgres.fetch("SELECT count(*) FROM gold.fact_transactions")[0][0]
+    assert sum(r[1] for r in channels) == total
+    rfm = postgres.fetch((settings.SQL_DIR / "analytics" / "customer_segmentation_rfm.sql").read_text())
+    assert all(1 <= r[5] <= 5 and 1 <= r[6] <= 5 and 1 <= r[7] <= 5 for r in rfm)
+    fraud = postgres.fetch((settings.SQL_DIR / "analytics" / "fraud_analysis.sql").read_text())
+    assert "large_amount" in {r[0] for r in fraud}
+
+
+def test_analyst_reads_gold_only_and_writes_nothing(loaded, postgres):
+    assert _as(postgres, "analyst", "SELECT count(*) FROM gold.dim_customer")[0][0] > 1
+    for query in (
+        "SELECT count(*) FROM quality.quarantine",
+        "DELETE FROM gold.fact_transactions",
+        "UPDATE gold.dim_customer SET city = 'x'",
+        "INSERT INTO gold.dim_date (date_key, date, year, quarter, month, month_name, day, day_of_week, day_name,"
+        " week_of_year, is_weekend) VALUES (1, '1900-01-01', 1900, 1, 1, 'x', 1, 1, 'x', 1, false)",
+        "CREATE TABLE gold.scratch (x int)",
+        "SELECT gold.ensure_fact_partition('2031-01-01')",
+    ):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            _as(postgres, "analyst", query)
+
+
+def test_gold_holds_no_clear_ids(loaded, postgres):
+    ids = postgres.fetch("SELECT customer_id FROM gold.dim_customer WHERE customer_key <> -1 "
+                         "UNION ALL SELECT account_id FROM gold.dim_account WHERE account_key <> -1")
+    assert ids and all(i.startswith("tok_") for (i,) in ids)
+
+
+def _batch(resources, batch: str, month: str) -> pa.Table:
+    """The loaded day's fact rows re-stamped as another batch in another month."""
+    data = resources["lake"].read_arrow(["gold", "fact_transactions"], DAY)
+    day = pa.scalar(__import__("datetime").date.fromisoformat(f"{month}-15"), pa.date32())
+    data = data.set_column(data.schema.get_field_index("batch_date"), "batch_date",
+                           pa.array([day.as_py().replace(day=int(batch[-2:]))] * data.num_rows, pa.date32()))
+    data = data.set_column(data.schema.get_field_index("transaction_date"), "transaction_date",
+                           pa.array([day.as_py()] * data.num_rows, pa.date32()))
+    ids = pc.binary_join_element_wise(data.column("transaction_id"), pa.scalar(batch), "-")
+    return data.set_column(data.schema.get_field_index("transaction_id"), "transaction_id", ids)
+
+
+def _count(postgres, batch_date):
+    return postgres.fetch("SELECT count(*) FROM gold.fact_transactions WHERE batch_date = %s", (batch_date,))[0][0]
+
+
+def test_two_batches_of_a_new_month_load_at_the_same_time(loaded, postgres):
+    batches = {f"2025-03-{d:02d}": _batch(loaded, f"b{d:02d}", "2025-03") for d in (3, 4)}
+    errors = []
+
+    def load(batch_date, data):
+        try:
+            postgres.ensure_fact_partitions(data.column("transaction_date"))
+            postgres.replace_rows("gold.fact_transactions", data, {"batch_date": batch_date})
+        except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load, args=item) for item in batches.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for batch_date, data in batches.items():
+        assert _count(postgres, batch_date) == data.num_rows
+    assert postgres.fetch("SELECT to_regclass('gold.fact_transactions_2025_03') IS NOT NULL")[0][0]
+
+
+KILLED_LOAD = textwrap.dedent("""
+    import os, signal, sys
+    import pyarrow as pa, pyarrow.csv as pacsv, pyarrow.parquet as pq
+    import banking_lakehouse.resources.postgres as pg
+    data = pq.read_table(sys.argv[2])
+    pg.COPY_CHUNK_ROWS = 500
+    real_write, calls = pacsv.write_csv, []
+    def write_then_die(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # two chunks already sent inside the open transaction
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_write(*args, **kwargs)
+    pg.pacsv.write_csv = write_then_die
+    pg.PostgresResource(dsn=sys.argv[1]).replace_rows("gold.fact_transactions", data, {"batch_date": sys.argv[3]})
+""")
+
+
+def test_a_load_killed_half_way_leaves_the_previous_state(loaded, postgres, tmp_path):
+    import pyarrow.parquet as pq
+
+    batch_date = "2025-03-03"
+    before = postgres.fetch(
+        "SELECT count(*), sum(amount_usd) FROM gold.fact_transactions WHERE batch_date = %s", (batch_date,))[0]
+    assert before[0] > 1_000
+    replacement = _batch(loaded, "b03", "2025-03")
+    pq.write_table(replacement.slice(0, 3_000), tmp_path / "replacement.parquet")
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_LOAD, postgres.uri(), str(tmp_path / "replacement.parquet"), batch_date],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    after = postgres.fetch(
+        "SELECT count(*), sum(amount_usd) FROM gold.fact_transactions WHERE batch_date = %s", (batch_date,))[0]
+    assert after == before

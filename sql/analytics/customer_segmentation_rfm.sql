@@ -1,0 +1,27 @@
+-- Customer segmentation (RFM): recency, frequency and monetary value scored 1-5 by quintile.
+WITH activity AS (
+    SELECT customer_key,
+           max(transaction_date)                     AS last_seen,
+           count(*)                                  AS frequency,
+           sum(amount_usd)                           AS monetary
+    FROM gold.genuine_transactions
+    WHERE customer_key <> -1 AND status = 'completed'
+    GROUP BY customer_key
+), scored AS (
+    SELECT a.*,
+           (SELECT max(transaction_date) FROM gold.fact_transactions) - last_seen AS recency_days,
+           ntile(5) OVER (ORDER BY last_seen)   AS r_score,
+           ntile(5) OVER (ORDER BY frequency)   AS f_score,
+           ntile(5) OVER (ORDER BY monetary)    AS m_score
+    FROM activity a
+)
+SELECT s.customer_key, c.segment, s.recency_days, s.frequency, s.monetary, s.r_score, s.f_score, s.m_score,
+       CASE
+           WHEN r_score >= 4 AND f_score >= 4 AND m_score >= 4 THEN 'champions'
+           WHEN r_score >= 3 AND f_score >= 3                  THEN 'loyal'
+           WHEN r_score >= 4                                   THEN 'recent'
+           WHEN r_score <= 2 AND f_score >= 3                  THEN 'at_risk'
+           ELSE 'hibernating'
+       END AS rfm_segment
+FROM scored s JOIN gold.dim_customer c USING (customer_key)
+ORDER BY monetary DESC;
