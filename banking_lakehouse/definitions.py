@@ -1,4 +1,4 @@
-"""The code location: assembles assets, checks, jobs, schedules and resources. No logic lives here."""
+"""The code location: assembles assets, checks, jobs, schedules, sensors and resources. No logic lives here."""
 
 from dagster import Definitions, in_process_executor, load_assets_from_modules
 
@@ -8,13 +8,21 @@ from banking_lakehouse.jobs import daily_pipeline_job
 from banking_lakehouse.resources import build_resources
 from banking_lakehouse.schedules import daily_pipeline_schedule
 
-defs = Definitions(
-    assets=load_assets_from_modules([raw, silver, gold, aggregates, fraud, warehouse]),
-    asset_checks=warehouse_freshness_checks,
-    jobs=[daily_pipeline_job],
-    schedules=[daily_pipeline_schedule],
-    sensors=[freshness_checks_sensor],
-    resources=build_resources(),
-    # One process, one SparkSession per run: the multiprocess executor would start a JVM per step.
-    executor=in_process_executor,
-)
+ASSET_MODULES = [raw, silver, gold, aggregates, fraud, warehouse]
+
+
+def build_definitions(resources: dict) -> Definitions:
+    """The same code location over any resources (local, DSN, a benchmark's private lake)."""
+    return Definitions(
+        assets=load_assets_from_modules(ASSET_MODULES),
+        asset_checks=warehouse_freshness_checks,
+        jobs=[daily_pipeline_job],
+        schedules=[daily_pipeline_schedule],
+        sensors=[freshness_checks_sensor],
+        resources=resources,
+        # One process, one SparkSession per run: the multiprocess executor would start a JVM per step.
+        executor=in_process_executor,
+    )
+
+
+defs = build_definitions(build_resources())

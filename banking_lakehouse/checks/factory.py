@@ -87,7 +87,8 @@ def contract_outcomes(asset: str, inputs: CheckInputs) -> dict[str, Outcome]:
     invalid = F.greatest(*[r.failing() for r in validity])
     aggs = [F.sum(incomplete.cast("long")).alias("incomplete"), F.sum(invalid.cast("long")).alias("invalid")]
     aggs += [F.sum(F.col(c).isNull().cast("long")).alias(f"null_{c}") for c in required]
-    aggs += [(F.count(c) - F.countDistinct(c)).alias(f"duplicate_{c}") for c in unique]
+    # Unique within a batch: a range run holds each day's snapshot of the master data.
+    aggs += [(F.count(c) - F.countDistinct(c, "batch_date")).alias(f"duplicate_{c}") for c in unique]
     aggs += [F.sum(r.failing().cast("long")).alias(f"invalid_{i}") for i, r in enumerate(validity)]
     totals = {k: int(v or 0) for k, v in df.agg(*aggs).first().asDict().items()}
 
@@ -99,7 +100,8 @@ def contract_outcomes(asset: str, inputs: CheckInputs) -> dict[str, Outcome]:
     dup_examples: list[dict] = []
     for c in unique:
         if totals[f"duplicate_{c}"]:
-            dup_examples += [r.asDict() for r in df.groupBy(c).count().where("count > 1").limit(EXAMPLE_ROWS).collect()]
+            repeated = df.groupBy(c, "batch_date").count().where("count > 1").limit(EXAMPLE_ROWS)
+            dup_examples += [r.asDict() for r in repeated.collect()]
     outcomes["completeness"] = (
         totals["incomplete"],
         {**{f"nulls_{c}": totals[f"null_{c}"] for c in required},

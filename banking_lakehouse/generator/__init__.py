@@ -52,7 +52,8 @@ def _render(cfg: GeneratorConfig, pop: Population, tx: Transactions) -> tuple[di
     cents = np.maximum(np.round(tx.amount_usd / rate * 100).astype(np.int64), 1)
     whole = pc.cast(pa.array(cents // 100), pa.string())
     frac = pc.utf8_lpad(pc.cast(pa.array(cents % 100), pa.string()), 2, "0")
-    ts = pa.array(tx.ts, pa.timestamp("s", tz="UTC"))
+    # Naive seconds cast to text is ~20x faster than a tz-aware strftime; the values are UTC.
+    ts_text = pc.replace_substring(pc.cast(pa.array(tx.ts, pa.timestamp("s")), pa.string()), " ", "T", max_replacements=1)
     acc_ids = pa.array(pop.accounts["account_id"].to_numpy(), pa.string())
     cust_ids = pa.array(pop.customers["customer_id"].to_numpy(), pa.string())
     merch_ids = pa.array(pop.merchants["merchant_id"].to_numpy(), pa.string())
@@ -61,7 +62,7 @@ def _render(cfg: GeneratorConfig, pop: Population, tx: Transactions) -> tuple[di
         "account_id": acc_ids.take(pa.array(tx.account)),
         "customer_id": cust_ids.take(pa.array(pop.account_customer[tx.account])),
         "merchant_id": merch_ids.take(pa.array(tx.merchant)),
-        "transaction_ts": pc.strftime(ts, format="%Y-%m-%dT%H:%M:%SZ"),
+        "transaction_ts": pc.binary_join_element_wise(ts_text, "Z", ""),
         "amount": pc.binary_join_element_wise(whole, frac, "."),
         "currency": pa.array(tx_currency, pa.string()),
         "transaction_type": pa.array(np.array(ref.TRANSACTION_TYPES, dtype=object)[tx.ttype], pa.string()),

@@ -75,7 +75,7 @@ class GeneratorConfig:
 
     @property
     def n_customers(self) -> int:
-        return max(300, self.rows // 20)
+        return max(300, self.rows // 8)  # ~5 transactions per account a day, as in a retail bank
 
     @property
     def n_merchants(self) -> int:

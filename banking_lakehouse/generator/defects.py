@@ -59,7 +59,9 @@ def inject_defects(
     k = {code: int(round(rate * cfg.rows)) for code, rate in cfg.defect_rates.items()}
     k["conflicting_duplicate"] = k.get("conflicting_duplicate", 0) // 2  # pairs
     order = [c for c in IN_PLACE if k.get(c)] + [c for c in ("exact_duplicate", "conflicting_duplicate") if k.get(c)]
-    candidates = np.setdiff1d(np.arange(n), protected)
+    eligible = np.ones(n, dtype=bool)
+    eligible[protected] = False
+    candidates = np.flatnonzero(eligible)
     chosen = rng.choice(candidates, sum(k[c] for c in order), replace=False)
     picks: dict[str, np.ndarray] = {}
     start = 0

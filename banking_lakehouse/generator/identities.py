@@ -36,5 +36,8 @@ def build_pools(seed: int) -> IdentityPools:
     )
 
 
-def email_for(first: str, last: str, number: int, domain: str) -> str:
-    return f"{_clean_token(first)}.{_clean_token(last)}{number}@{domain}"
+def emails(first: np.ndarray, last: np.ndarray, number: np.ndarray, domain: np.ndarray) -> np.ndarray:
+    """first.last<number>@domain, lower-case letters only in the name parts (vectorised)."""
+    clean = np.vectorize(_clean_token, otypes=[object])
+    local = np.char.add(np.char.add(clean(first).astype(str), "."), clean(last).astype(str))
+    return np.char.add(np.char.add(np.char.add(local, number.astype(str)), "@"), domain.astype(str)).astype(object)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from banking_lakehouse import reference as ref
 from banking_lakehouse.generator.config import GeneratorConfig
-from banking_lakehouse.generator.identities import build_pools, email_for
+from banking_lakehouse.generator.identities import build_pools, emails
 
 COUNTRY_CODES = np.array(list(ref.COUNTRIES), dtype=object)
 COUNTRY_SHARES = np.array([c[3] for c in ref.COUNTRIES.values()])
@@ -71,17 +71,19 @@ def build_population(cfg: GeneratorConfig) -> Population:
     domain = pools.email_domains[rng.integers(0, len(pools.email_domains), n)]
     country = rng.choice(COUNTRY_CODES, n, p=COUNTRY_SHARES)
     digits = rng.integers(0, 10, (n, 10))
-    phones = [
-        f"+{DIAL_CODES[c]} {''.join(map(str, d[:3]))}-{''.join(map(str, d[3:6]))}-{''.join(map(str, d[6:]))}"
-        for c, d in zip(country, digits)
-    ]
+    part = lambda lo, hi: (digits[:, lo:hi] * 10 ** np.arange(hi - lo - 1, -1, -1)).sum(axis=1)  # noqa: E731
+    dial = np.vectorize(DIAL_CODES.get, otypes=[object])(country).astype(str)
+    phones = np.char.add(np.char.add("+", dial), " ")
+    for lo, hi, sep in ((0, 3, "-"), (3, 6, "-"), (6, 10, "")):
+        phones = np.char.add(np.char.add(phones, np.char.zfill(part(lo, hi).astype(str), hi - lo)), sep)
+    phones = phones.astype(object)
     join = pd.Timestamp("2015-01-01") + pd.to_timedelta(rng.integers(0, 3287, n), unit="D")
     customers = pd.DataFrame(
         {
             "customer_id": [f"C{i:07d}" for i in range(1, n + 1)],
             "first_name": first,
             "last_name": last,
-            "email": [email_for(f, l, i % 997, d) for i, (f, l, d) in enumerate(zip(first, last, domain))],
+            "email": emails(first, last, np.arange(n) % 997, domain),
             "phone": phones,
             "address": pools.streets[rng.integers(0, len(pools.streets), n)],
             "city": _city_for(rng, country),

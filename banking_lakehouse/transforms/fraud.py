@@ -11,6 +11,7 @@ from pyspark.sql import Column, DataFrame, Window, functions as F
 LARGE_AMOUNT_USD = 30_000
 SMALL_AMOUNT_USD = 5
 MIN_HISTORY = 5
+SPIKE_MULTIPLE = 15  # far above any organic ticket, and above the other patterns' injected amounts
 RULE_WEIGHTS = {
     "large_amount": 40,
     "card_testing": 35,
@@ -78,7 +79,7 @@ def detect_fraud(batch: DataFrame, history: DataFrame, customers: DataFrame) -> 
             "spending_spike",
             (F.col("_n") >= MIN_HISTORY)
             & (F.col("amount_usd") > F.col("_mean") + 4 * F.col("_std"))
-            & (F.col("amount_usd") > 10 * F.col("_mean"))
+            & (F.col("amount_usd") > SPIKE_MULTIPLE * F.col("_mean"))
             & (F.col("amount_usd") <= LARGE_AMOUNT_USD)
             & ~F.col("is_outlier"),
         )

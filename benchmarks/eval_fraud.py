@@ -1,0 +1,94 @@
+"""Precision and recall of the fraud rules against the generator's ground truth.
+
+python benchmarks/eval_fraud.py --days 7 --seed 7 [--rows 20000] [--start 2024-12-01]
+Runs the days as ONE single-run backfill through the real assets (private lake and embedded
+PostgreSQL under data/eval/, or BANKING_PG_DSN), then compares gold.fraud_transactions with the
+manifests' fraud_ids. `spending_spike` needs history, so it cannot fire on the first day; its
+recall is reported over all days (first_day_excluded_recall shows it without day one).
+Last line: one JSON object {pattern: {precision, recall, ...}}.
+"""
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+
+from dagster import DagsterInstance
+
+from banking_lakehouse import settings
+from banking_lakehouse.definitions import build_definitions
+from banking_lakehouse.resources.lake import LakeIOManager, LakeResource
+from banking_lakehouse.resources.pii import PiiKeyResource
+from banking_lakehouse.resources.postgres import PostgresResource
+from banking_lakehouse.resources.spark import SparkResource
+from banking_lakehouse.transforms.fraud import RULE_WEIGHTS
+
+
+def run_days(start: dt.date, days: int, rows: int, seed: int, root) -> tuple[LakeResource, PostgresResource]:
+    spark = SparkResource()
+    lake = LakeResource(base_uri=str(root / "lake"))
+    postgres = PostgresResource(dsn=os.getenv("BANKING_PG_DSN") or None, embedded_dir=str(root / "postgres"))
+    defs = build_definitions(
+        {"spark": spark, "lake": lake, "io_manager": LakeIOManager(lake=lake, spark=spark),
+         "postgres": postgres, "pii": PiiKeyResource()}
+    )
+    end = start + dt.timedelta(days=days - 1)
+    result = defs.get_job_def("daily_pipeline_job").execute_in_process(
+        tags={"dagster/asset_partition_range_start": start.isoformat(),
+              "dagster/asset_partition_range_end": end.isoformat()},
+        run_config={"ops": {"raw_delivery": {"config": {"rows": rows, "seed": seed}}},
+                    "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        instance=DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    return lake, postgres
+
+
+def score(predicted: set[str], truth: set[str]) -> dict:
+    hits = len(predicted & truth)
+    return {
+        "precision": round(hits / len(predicted), 4) if predicted else 0.0,
+        "recall": round(hits / len(truth), 4) if truth else 0.0,
+        "flagged": len(predicted),
+        "injected": len(truth),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2024, 12, 1))
+    args = parser.parse_args()
+    root = settings.data_dir() / "eval"
+    shutil.rmtree(root / "lake", ignore_errors=True)
+    lake, postgres = run_days(args.start, args.days, args.rows, args.seed, root)
+    dates = [(args.start + dt.timedelta(days=i)).isoformat() for i in range(args.days)]
+    truth: dict[str, dict[str, set[str]]] = {p: {} for p in RULE_WEIGHTS}
+    for d in dates:
+        manifest = json.loads((lake.raw_dir(d) / "manifest.json").read_text())
+        for pattern, ids in manifest["fraud_ids"].items():
+            truth[pattern][d] = set(ids)
+    fired = postgres.fetch(
+        "SELECT batch_date::text, transaction_id, rules FROM gold.fraud_transactions WHERE batch_date = ANY(%s::date[])",
+        (dates,),
+    )
+    predicted: dict[str, dict[str, set[str]]] = {p: {d: set() for d in dates} for p in RULE_WEIGHTS}
+    for batch, transaction_id, rules in fired:
+        for rule in rules.split(","):
+            predicted[rule][batch].add(transaction_id)
+    report = {}
+    for pattern in RULE_WEIGHTS:
+        everything = lambda per_day, days=dates: set().union(*(per_day.get(d, set()) for d in days))  # noqa: E731
+        report[pattern] = score(everything(predicted[pattern]), everything(truth[pattern]))
+        if pattern == "spending_spike":
+            later = score(everything(predicted[pattern], dates[1:]), everything(truth[pattern], dates[1:]))
+            report[pattern]["first_day_excluded_recall"] = later["recall"]
+            report[pattern]["first_day_excluded_precision"] = later["precision"]
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
