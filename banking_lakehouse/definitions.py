@@ -7,6 +7,7 @@ from banking_lakehouse.checks.freshness import freshness_checks_sensor, warehous
 from banking_lakehouse.jobs import daily_pipeline_job
 from banking_lakehouse.resources import build_resources
 from banking_lakehouse.schedules import daily_pipeline_schedule
+from banking_lakehouse.sensors import landing_zone_sensor
 
 ASSET_MODULES = [raw, silver, gold, aggregates, fraud, warehouse]
 
@@ -18,7 +19,7 @@ def build_definitions(resources: dict) -> Definitions:
         asset_checks=warehouse_freshness_checks,
         jobs=[daily_pipeline_job],
         schedules=[daily_pipeline_schedule],
-        sensors=[freshness_checks_sensor],
+        sensors=[freshness_checks_sensor, landing_zone_sensor],
         resources=resources,
         # One process, one SparkSession per run: the multiprocess executor would start a JVM per step.
         executor=in_process_executor,

@@ -45,3 +45,8 @@ def quarantine_warn_rate() -> float:
 def quarantine_error_rate() -> float:
     """Quarantined share of a batch above which a blocking ERROR check fails (default 5 %)."""
     return float(os.getenv("BANKING_QUARANTINE_ERROR_RATE", "0.05"))
+
+
+def landing_dir() -> Path:
+    """Where source systems drop a day's files: <landing>/date=YYYY-MM-DD/ (watched by a sensor)."""
+    return Path(os.getenv("BANKING_LANDING_DIR", data_dir() / "landing"))

@@ -35,10 +35,13 @@ def fired(spark):
         tx("abroad", 960, 25.0, account=6, customer=600, card=True, country="FR"),
         *[tx(f"acct7_{i}", 400 + i * 60, 30.0, account=7, customer=700) for i in range(4)],
         tx("night", 120, 400.0, account=7, merchant=70, customer=700, high_risk=True),
-        tx("spike", 1000, 900.0, account=8, customer=800),
+        tx("spike", 1000, 1500.0, account=8, customer=800),
+        tx("high", 1010, 400.0, account=8, customer=800),  # 9x the history mean: unusual, not a spike
     ]
     batch = spark.createDataFrame(rows, SCHEMA)
-    history = spark.createDataFrame([(800, Decimal("40.00") + i) for i in range(10)], "customer_key bigint, amount_usd decimal(18,2)")
+    history = spark.createDataFrame(
+        [(800, 8, Decimal("40.00") + i) for i in range(10)], "customer_key bigint, account_key bigint, amount_usd decimal(18,2)"
+    )
     customers = spark.createDataFrame([(600, "US", DAY)], "customer_key bigint, country string, batch_date date")
     return {r.transaction_id: set(r.rules.split(",")) for r in detect_fraud(batch, history, customers).collect()}
 
@@ -57,3 +60,4 @@ def test_ordinary_and_near_miss_activity_is_not_flagged(fired):
     assert not any(f"few{i}" in fired for i in range(4))  # 4 small ones in 10 minutes: below 5
     assert "outlier" not in fired  # outliers are data-quality flags, not large-amount fraud
     assert not any(f"acct7_{i}" in fired for i in range(4))
+    assert "high" not in fired

@@ -37,8 +37,15 @@ class RawDeliveryConfig(Config):
     backfill_policy=BackfillPolicy.single_run(),
 )
 def raw_delivery(context: AssetExecutionContext, config: RawDeliveryConfig, lake: LakeResource):
-    """Generates each day's files straight into the raw zone (deterministic in seed, date and rows)."""
-    manifests = [
+    """Takes each day's delivery from the landing zone when it is there, else generates it
+    (deterministic in seed, date and rows) straight into the raw zone."""
+    sources = []
+    for d in context.partition_keys:
+        landed = lake.landed_delivery(d, list(RAW_FILES.values()))
+        if landed:
+            lake.ingest(landed, d, list(RAW_FILES.values()))
+            sources.append("landing")
+            continue
         generate_day(
             GeneratorConfig(
                 date=dt.date.fromisoformat(d), rows=config.rows, seed=config.seed,
@@ -46,15 +53,15 @@ def raw_delivery(context: AssetExecutionContext, config: RawDeliveryConfig, lake
             ),
             lake.raw_dir(d),
         )
-        for d in context.partition_keys
-    ]
+        sources.append("generator")
     for entity in RAW_ENTITIES:
         files = [lake.raw_dir(d) / RAW_FILES[entity] for d in context.partition_keys]
         yield MaterializeResult(
             asset_key=["raw", entity],
             metadata={
-                "dagster/row_count": sum(m["files"][entity]["rows"] for m in manifests),
+                "dagster/row_count": sum(lake.raw_rows(d, RAW_FILES[entity]) for d in context.partition_keys),
                 "bytes_written": sum(f.stat().st_size for f in files),
+                "source": ", ".join(sorted(set(sources))),
                 "path": str(files[-1]),
             },
         )

@@ -48,8 +48,10 @@ def _for_day(df: DataFrame, date: str) -> DataFrame:
 
 def _publish(context, entity: str, silver: DataFrame, quarantine: DataFrame, spark, lake: LakeResource):
     silver, quarantine = silver.persist(), quarantine.persist()
+    by_reason = {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()}
     yield Output(silver, output_name="silver")
-    yield Output(quarantine, output_name="quarantine")
+    # Numeric per-reason counts, so the UI plots each reason across partitions.
+    yield Output(quarantine, output_name="quarantine", metadata={f"quarantined_{k}": v for k, v in sorted(by_reason.items())})
     silver.unpersist()
     quarantine.unpersist()
     yield from evaluate(f"silver/{entity}", CheckInputs(list(context.partition_keys), lake, spark))

@@ -20,7 +20,7 @@ from banking_lakehouse import settings
 from banking_lakehouse.checks.rules import Rule, rules_for
 from banking_lakehouse.contracts import CONTRACTS, contract_rules, expected_types
 from banking_lakehouse.generator import RAW_FILES
-from banking_lakehouse.resources.lake import LakeResource
+from banking_lakehouse.resources.lake import LakeResource, markdown_table
 from banking_lakehouse.resources.postgres import PostgresResource
 
 EXAMPLE_ROWS = 5
@@ -57,12 +57,7 @@ def check_specs(asset: str) -> list[AssetCheckSpec]:
 
 
 def _markdown(rows: list[dict]) -> MetadataValue:
-    if not rows:
-        return MetadataValue.md("_no failing rows_")
-    head = list(rows[0])
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows]
-    return MetadataValue.md("\n".join(lines))
+    return MetadataValue.md(markdown_table(rows) if rows else "_no failing rows_")
 
 
 def contract_outcomes(asset: str, inputs: CheckInputs) -> dict[str, Outcome]:

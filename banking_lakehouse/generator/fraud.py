@@ -89,11 +89,11 @@ def inject_fraud(cfg: GeneratorConfig, pop: Population, tx: Transactions) -> tup
     tx.merchant[rows] = risky_pool[rng.integers(0, len(risky_pool), len(rows))]
     tx.channel[rows], tx.ttype[rows] = CH_ONLINE, TT_PURCHASE
     tx.ts[rows] = day0 + rng.integers(0, NIGHT_END_SECONDS, len(rows))
-    tx.amount_usd[rows] = np.round(typical[pop.account_customer[tx.account[rows]]] * rng.uniform(8, 15, len(rows)), 2)
+    tx.amount_usd[rows] = np.round(typical[pop.account_customer[tx.account[rows]]] * rng.uniform(10, 15, len(rows)), 2)
     labels["risky_merchant_night"] += rows.tolist()
 
     rows = take(wanted["spending_spike"])
-    spike = typical[pop.account_customer[tx.account[rows]]] * rng.uniform(25, 40, len(rows))
+    spike = typical[pop.account_customer[tx.account[rows]]] * rng.uniform(30, 45, len(rows))
     tx.amount_usd[rows] = np.round(np.minimum(spike, LARGE_AMOUNT_USD * 0.9), 2)
     labels["spending_spike"] += rows.tolist()
 

@@ -18,7 +18,7 @@ def build_resources() -> dict[str, object]:
         master=os.getenv("BANKING_SPARK_MASTER", "local[*]"),
         remote=os.getenv("BANKING_SPARK_REMOTE") or None,
     )
-    lake = LakeResource(base_uri=settings.lake_uri())
+    lake = LakeResource(base_uri=settings.lake_uri(), landing_uri=str(settings.landing_dir()))
     postgres = (
         PostgresResource(dsn=EnvVar("BANKING_PG_DSN")) if settings.pg_dsn_configured() else PostgresResource()
     )

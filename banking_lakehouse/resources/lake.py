@@ -8,6 +8,7 @@ so readers see either the previous version or the new one, never a mix.
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +16,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
-from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, OutputContext
+from dagster import (
+    ConfigurableIOManager,
+    ConfigurableResource,
+    InputContext,
+    MetadataValue,
+    OutputContext,
+    TableColumn,
+    TableSchema,
+)
 from pydantic import Field
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
@@ -23,6 +32,17 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from banking_lakehouse.resources.spark import SparkResource
 
 PARTITION_COLUMN = "batch_date"
+PREVIEW_ROWS = 5
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """A few rows as a Markdown table, for previews and check examples in the UI."""
+    if not rows:
+        return "_no rows_"
+    head = list(rows[0])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows]
+    return "\n".join(lines)
 
 
 class LakePartitionMissing(FileNotFoundError):
@@ -33,6 +53,7 @@ class LakeResource(ConfigurableResource):
     """Where the lake lives (BANKING_LAKE_URI) and how partitions are laid out, published and read."""
 
     base_uri: str = Field(description="root of the lake: a local directory")
+    landing_uri: str = Field(default="", description="landing zone watched for deliveries (BANKING_LANDING_DIR)")
 
     @property
     def root(self) -> Path:
@@ -40,6 +61,22 @@ class LakeResource(ConfigurableResource):
 
     def raw_dir(self, date: str) -> Path:
         return self.root / "raw" / f"date={date}"
+
+    def landed_delivery(self, date: str, file_names: Sequence[str]) -> Path | None:
+        """The landing directory of `date` if it holds every expected file, else None."""
+        if not self.landing_uri:
+            return None
+        directory = Path(self.landing_uri) / f"date={date}"
+        return directory if all((directory / name).is_file() for name in file_names) else None
+
+    def ingest(self, landed: Path, date: str, file_names: Sequence[str]) -> None:
+        """Copies a landed delivery into the raw zone, each file swapped in whole."""
+        target = self.raw_dir(date)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in file_names:
+            staged = target / f".{name}.ingest"
+            shutil.copyfile(landed / name, staged)
+            staged.replace(target / name)
 
     def raw_rows(self, date: str, file_name: str) -> int:
         """Data rows of a delivered file: its lines, less the header of a CSV."""
@@ -123,14 +160,24 @@ class LakeIOManager(ConfigurableIOManager):
 
     def handle_output(self, context: OutputContext, obj: DataFrame) -> None:
         dates = list(context.asset_partition_keys)
+        started = time.perf_counter()
         stats = self.lake.publish(obj, context.asset_key.path, dates)
         rows = sum(s["rows"] for s in stats.values())
+        sample = self.lake.read_arrow(context.asset_key.path, dates[-1]).slice(0, PREVIEW_ROWS)
+        metadata = {}
+        if "dagster/column_schema" not in (context.definition_metadata or {}):  # contracts declare their own
+            metadata["dagster/column_schema"] = TableSchema(
+                columns=[TableColumn(f.name, f.dataType.simpleString()) for f in obj.schema.fields]
+            )
         context.add_output_metadata(
             {
+                **metadata,
                 "dagster/row_count": rows,
                 "bytes_written": sum(s["bytes"] for s in stats.values()),
+                "write_seconds": round(time.perf_counter() - started, 2),
                 "path": str(self.lake.table_root(context.asset_key.path)),
                 "partitions_written": len(stats),
+                "preview": MetadataValue.md(markdown_table(sample.to_pylist())),
             }
         )
 
