@@ -1,5 +1,6 @@
 """The warehouse on a loaded batch: analytics SQL, the analyst role, concurrent and killed loads."""
 
+import datetime as dt
 import signal
 import subprocess
 import sys
@@ -79,13 +80,15 @@ def test_gold_holds_no_clear_ids(loaded, postgres):
 
 
 def _batch(resources, batch: str, month: str) -> pa.Table:
-    """The loaded day's fact rows re-stamped as another batch in another month."""
+    """The loaded day's fact rows re-stamped as batch `<month>-<batch[-2:]>`, all dated mid-month."""
     data = resources["lake"].read_arrow(["gold", "fact_transactions"], DAY)
-    day = pa.scalar(__import__("datetime").date.fromisoformat(f"{month}-15"), pa.date32())
-    data = data.set_column(data.schema.get_field_index("batch_date"), "batch_date",
-                           pa.array([day.as_py().replace(day=int(batch[-2:]))] * data.num_rows, pa.date32()))
-    data = data.set_column(data.schema.get_field_index("transaction_date"), "transaction_date",
-                           pa.array([day.as_py()] * data.num_rows, pa.date32()))
+    mid_month = dt.date.fromisoformat(f"{month}-15")
+    stamps = {
+        "batch_date": mid_month.replace(day=int(batch[-2:])),
+        "transaction_date": mid_month,
+    }
+    for column, value in stamps.items():
+        data = data.set_column(data.schema.get_field_index(column), column, pa.array([value] * data.num_rows, pa.date32()))
     ids = pc.binary_join_element_wise(data.column("transaction_id"), pa.scalar(batch), "-")
     return data.set_column(data.schema.get_field_index("transaction_id"), "transaction_id", ids)
 
