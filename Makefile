@@ -7,7 +7,7 @@ ROWS   ?= 100000
 SEED   ?= 7
 export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 
-.PHONY: setup demo dev test generate stop-postgres clean
+.PHONY: setup demo dev test generate stop-postgres s3-server clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ generate: setup  ## only the generator: files for DATE into data/generated
 
 stop-postgres:  ## stop the embedded PostgreSQL server (it is reused between runs)
 	$(BIN)/python -m banking_lakehouse stop-postgres
+
+s3-server: setup  ## a loopback S3 server (moto) on 127.0.0.1:9000 with bucket `lake`, to try BANKING_LAKE_URI=s3://
+	$(BIN)/python -m banking_lakehouse s3-server
 
 clean: stop-postgres  ## remove generated data, the lake, the embedded database and Dagster's history
 	rm -rf data

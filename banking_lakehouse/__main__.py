@@ -1,11 +1,37 @@
-"""Small operational commands: python -m banking_lakehouse stop-postgres"""
+"""Small operational commands: python -m banking_lakehouse {stop-postgres|s3-server}"""
 
+import logging
 import sys
+import threading
 
 from banking_lakehouse import settings
 from banking_lakehouse.resources.postgres import stop_embedded
 
-COMMANDS = {"stop-postgres": lambda: stop_embedded(settings.embedded_pg_dir())}
+S3_PORT = 9000
+S3_BUCKET = "lake"
+
+
+def serve_s3() -> None:
+    """A loopback S3 server (moto, from the dev extras) with an empty bucket, to try the S3 lake without docker."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=S3_PORT, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{S3_PORT}"
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="local",
+                 aws_secret_access_key="local").create_bucket(Bucket=S3_BUCKET)
+    print(f"S3 server on {endpoint} with bucket '{S3_BUCKET}' (data in memory; Ctrl-C stops it). In another shell:\n"
+          f"  export BANKING_LAKE_URI=s3://{S3_BUCKET}/banking BANKING_S3_ENDPOINT_URL={endpoint} "
+          "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local\n  make demo", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+COMMANDS = {"stop-postgres": lambda: stop_embedded(settings.embedded_pg_dir()), "s3-server": serve_s3}
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in COMMANDS:

@@ -11,7 +11,7 @@ import sys
 import time
 import warnings
 
-from dagster import BetaWarning, DagsterInstance, PreviewWarning
+from dagster import BetaWarning, DagsterInstance, PreviewWarning, build_resources
 
 # The demo prints a summary for a person; Dagster's API-maturity notices are for developers.
 warnings.filterwarnings("ignore", category=BetaWarning)
@@ -45,7 +45,7 @@ def _summary(date: str, lake: LakeResource, postgres: PostgresResource, seconds:
     for entity, reason, count in postgres.fetch((settings.SQL_DIR / "quarantine_by_reason.sql").read_text(), params):
         lines.append(f"  {entity:<14}{reason:<24}{count:>8,}")
     where = "the server named by BANKING_PG_DSN" if postgres.dsn else f"embedded server in {postgres.embedded_dir} (unix socket)"
-    lines += ["", f"lake:       {lake.base_uri}", f"raw files:  {lake.raw_dir(date)}", f"postgres:   {where}"]
+    lines += ["", f"lake:       {lake.base_uri}", f"raw files:  {lake.raw_uri(date)}", f"postgres:   {where}"]
     return "\n".join(lines)
 
 
@@ -68,10 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     if not result.success:
         print(f"demo run {result.run_id} failed; see the Dagster UI (make dev) or the log above", file=sys.stderr)
         return 1
-    # EnvVar-backed fields (the DSN) are resolved here, never printed.
-    lake = defs.resources["lake"].process_config_and_initialize()
-    postgres = defs.resources["postgres"].process_config_and_initialize()
-    print(_summary(args.date, lake, postgres, time.perf_counter() - started))
+    # EnvVar-backed fields (the DSN, S3 credentials) are resolved here, never printed.
+    with build_resources({name: defs.resources[name] for name in ("lake", "postgres")}) as resources:
+        print(_summary(args.date, resources.lake, resources.postgres, time.perf_counter() - started))
     return 0
 
 

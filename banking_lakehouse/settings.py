@@ -21,6 +21,20 @@ def lake_uri() -> str:
     return os.getenv("BANKING_LAKE_URI", str(data_dir() / "lake"))
 
 
+def s3_endpoint_url() -> str | None:
+    """MinIO or another S3-compatible server; unset for AWS S3."""
+    return os.getenv("BANKING_S3_ENDPOINT_URL") or None
+
+
+def s3_credentials_configured() -> bool:
+    return bool(os.getenv("AWS_ACCESS_KEY_ID"))
+
+
+def spark_has_s3a() -> bool:
+    """The Spark session can read and write s3a:// itself (the docker image ships hadoop-aws)."""
+    return os.getenv("BANKING_SPARK_S3A", "").lower() in ("1", "true", "yes")
+
+
 def start_date() -> str:
     return os.getenv("BANKING_START_DATE", "2024-01-01")
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 import uuid
 from pathlib import Path
 
+import boto3
 import psycopg
 import pytest
+from dagster_aws.s3 import S3Resource
 
 from banking_lakehouse import settings
 from banking_lakehouse.resources.lake import LakeIOManager, LakeResource
@@ -56,8 +64,9 @@ def postgres(run_dir) -> PostgresResource:
     server.cleanup()
 
 
-def make_resources(lake_dir: Path, spark_resource: SparkResource, postgres: PostgresResource) -> dict:
-    lake = LakeResource(base_uri=str(lake_dir))
+def make_resources(lake_uri: str, spark_resource: SparkResource, postgres: PostgresResource,
+                   s3: S3Resource | None = None, scratch: Path | None = None) -> dict:
+    lake = LakeResource(base_uri=lake_uri, s3=s3, scratch_dir=str(scratch or ""))
     return {
         "spark": spark_resource,
         "lake": lake,
@@ -65,3 +74,44 @@ def make_resources(lake_dir: Path, spark_resource: SparkResource, postgres: Post
         "postgres": postgres,
         "pii": PiiKeyResource(key="test-key"),
     }
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> dict:
+    """A real S3-protocol server (moto) on 127.0.0.1 that checks credentials, with an empty bucket `lake`.
+
+    Moto lets the first INITIAL_NO_AUTH_ACTION_COUNT requests through unauthenticated: exactly the three
+    IAM calls that create the lake's user, its policy and its access key. Every later request is signed
+    and checked, so wrong credentials are refused as S3 would refuse them.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
+                       aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
+    iam.create_user(UserName="lake")
+    iam.put_user_policy(UserName="lake", PolicyName="lake-s3", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+    ))
+    key = iam.create_access_key(UserName="lake")["AccessKey"]
+    credentials = {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+    S3Resource(endpoint_url=endpoint, region_name="us-east-1", **credentials).get_client().create_bucket(Bucket="lake")
+    yield {"endpoint_url": endpoint, **credentials}
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def s3_resource(s3_server: dict, **overrides) -> S3Resource:
+    return S3Resource(region_name="us-east-1", **{**s3_server, **overrides})

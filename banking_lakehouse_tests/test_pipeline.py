@@ -8,7 +8,8 @@ import pytest
 from dagster import DagsterInstance, load_assets_from_modules, materialize
 
 from banking_lakehouse.assets import aggregates, fraud, gold, raw, silver, warehouse
-from banking_lakehouse_tests.conftest import make_resources
+from banking_lakehouse.generator import MANIFEST_FILE
+from banking_lakehouse_tests.conftest import make_resources, s3_resource
 
 ASSETS = load_assets_from_modules([raw, silver, gold, aggregates, fraud, warehouse])
 DAY, NEXT_DAY = "2024-12-02", "2024-12-03"
@@ -19,9 +20,14 @@ QUARANTINE_CODES = {
 }
 
 
-@pytest.fixture(scope="module")
-def pipeline(spark, spark_resource, postgres, run_dir):
-    resources = make_resources(run_dir / "lake", spark_resource, postgres)
+@pytest.fixture(scope="module", params=["local", "s3"])
+def pipeline(request, spark, spark_resource, postgres, run_dir):
+    """The same runs and exact assertions on a local lake and on an S3 lake (moto on 127.0.0.1)."""
+    if request.param == "local":
+        resources = make_resources(str(run_dir / "lake"), spark_resource, postgres)
+    else:
+        s3 = s3_resource(request.getfixturevalue("s3_server"))
+        resources = make_resources("s3://lake/pipeline", spark_resource, postgres, s3=s3, scratch=run_dir / "scratch")
     instance = DagsterInstance.ephemeral()
 
     def run(date: str, defect_rates: dict | None = None, expect_success: bool = True):
@@ -37,7 +43,7 @@ def pipeline(spark, spark_resource, postgres, run_dir):
 
 
 def _manifest(resources, date):
-    return json.loads((resources["lake"].raw_dir(date) / "manifest.json").read_text())
+    return json.loads(resources["lake"].raw_text(date, MANIFEST_FILE))
 
 
 def _fact_state(postgres, date):
@@ -131,7 +137,7 @@ def test_failing_blocking_check_leaves_gold_and_postgres_unchanged(pipeline, pos
     """Re-deliver the first day with 8 % unparseable amounts: above the 5 % ERROR rate, nothing downstream moves."""
     run, resources = pipeline
     lake = resources["lake"]
-    fact_files = {p.name: p.stat().st_mtime_ns for p in lake.partition_dir(["gold", "fact_transactions"], DAY).iterdir()}
+    fact_version = lake.partition_manifest(["gold", "fact_transactions"], DAY)
     before = _fact_state(postgres, DAY)
     quarantine_before = postgres.fetch("SELECT count(*) FROM quality.quarantine WHERE batch_date = %s", (DAY,))
 
@@ -147,6 +153,6 @@ def test_failing_blocking_check_leaves_gold_and_postgres_unchanged(pipeline, pos
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "silver/transactions" in materialized
     assert not any(k.startswith(("gold/", "warehouse/")) for k in materialized)
-    assert {p.name: p.stat().st_mtime_ns for p in lake.partition_dir(["gold", "fact_transactions"], DAY).iterdir()} == fact_files
+    assert lake.partition_manifest(["gold", "fact_transactions"], DAY) == fact_version
     assert _fact_state(postgres, DAY) == before
     assert postgres.fetch("SELECT count(*) FROM quality.quarantine WHERE batch_date = %s", (DAY,)) == quarantine_before

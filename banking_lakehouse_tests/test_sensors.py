@@ -11,6 +11,11 @@ from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.sensors import landing_zone_sensor
 
 
+def _evaluate(instance, lake):
+    with build_sensor_context(instance=instance, resources={"lake": lake}) as context:
+        return list(landing_zone_sensor(context))
+
+
 def test_complete_drop_requests_its_day_and_is_ingested_as_delivered(tmp_path):
     landing = tmp_path / "landing"
     generate_day(GeneratorConfig(date=dt.date(2024, 12, 9), rows=2_000, seed=5), landing / "date=2024-12-09")
@@ -20,14 +25,14 @@ def test_complete_drop_requests_its_day_and_is_ingested_as_delivered(tmp_path):
     lake = LakeResource(base_uri=str(tmp_path / "lake"), landing_uri=str(landing))
 
     with DagsterInstance.ephemeral() as instance:
-        requests = list(landing_zone_sensor(build_sensor_context(instance=instance, resources={"lake": lake})))
+        requests = _evaluate(instance, lake)
     assert [r.partition_key for r in requests] == ["2024-12-09"]
     assert requests[0].run_key.startswith("2024-12-09:")
 
     result = materialize([raw_delivery], partition_key="2024-12-09", resources={"lake": lake})
     assert result.success
     for name in RAW_FILES.values():
-        assert (lake.raw_dir("2024-12-09") / name).read_bytes() == (landing / "date=2024-12-09" / name).read_bytes()
+        assert lake.raw_text("2024-12-09", name) == (landing / "date=2024-12-09" / name).read_text()
     metadata = result.get_asset_materialization_events()[-1].materialization.metadata
     assert metadata["source"].value == "landing" and metadata["dagster/row_count"].value > 0
 
@@ -38,7 +43,7 @@ def test_redelivery_gets_a_new_run_key(tmp_path):
     generate_day(GeneratorConfig(date=dt.date(2024, 12, 9), rows=1_000, seed=5), day)
     lake = LakeResource(base_uri=str(tmp_path / "lake"), landing_uri=str(landing))
     with DagsterInstance.ephemeral() as instance:
-        first = list(landing_zone_sensor(build_sensor_context(instance=instance, resources={"lake": lake})))
+        first = _evaluate(instance, lake)
         os.utime(day / "transactions.csv", ns=(10**19, 10**19))  # the file delivered again, later
-        second = list(landing_zone_sensor(build_sensor_context(instance=instance, resources={"lake": lake})))
+        second = _evaluate(instance, lake)
     assert first[0].run_key != second[0].run_key

@@ -18,6 +18,7 @@ from dagster import DagsterInstance
 
 from banking_lakehouse import settings
 from banking_lakehouse.definitions import build_definitions
+from banking_lakehouse.generator import MANIFEST_FILE
 from banking_lakehouse.resources.lake import LakeIOManager, LakeResource
 from banking_lakehouse.resources.pii import PiiKeyResource
 from banking_lakehouse.resources.postgres import PostgresResource
@@ -68,7 +69,7 @@ def main() -> None:
     dates = [(args.start + dt.timedelta(days=i)).isoformat() for i in range(args.days)]
     truth: dict[str, dict[str, set[str]]] = {p: {} for p in RULE_WEIGHTS}
     for d in dates:
-        manifest = json.loads((lake.raw_dir(d) / "manifest.json").read_text())
+        manifest = json.loads(lake.raw_text(d, MANIFEST_FILE))
         for pattern, ids in manifest["fraud_ids"].items():
             truth[pattern][d] = set(ids)
     fired = postgres.fetch(

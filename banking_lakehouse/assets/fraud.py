@@ -18,7 +18,7 @@ def _earlier_fact(spark, lake: LakeResource, date: str) -> DataFrame:
     """Every fact partition published before `date` (the history the spending-spike rule needs)."""
     earlier = [d for d in lake.list_partitions(FACT_KEY) if d < date]
     if not earlier:
-        return spark.read.parquet(str(lake.partition_dir(FACT_KEY, date))).limit(0)
+        return lake.read(spark, FACT_KEY, [date]).limit(0)
     return lake.read(spark, FACT_KEY, earlier)
 
 

@@ -5,7 +5,7 @@ import datetime as dt
 
 from dagster import AssetExecutionContext, AssetSpec, BackfillPolicy, Config, MaterializeResult, multi_asset
 
-from banking_lakehouse.generator import RAW_FILES, GeneratorConfig, generate_day
+from banking_lakehouse.generator import MANIFEST_FILE, RAW_FILES, GeneratorConfig, generate_day
 from banking_lakehouse.generator.config import DEFAULT_DEFECT_RATES
 from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.lake import LakeResource
@@ -39,29 +39,28 @@ class RawDeliveryConfig(Config):
 def raw_delivery(context: AssetExecutionContext, config: RawDeliveryConfig, lake: LakeResource):
     """Takes each day's delivery from the landing zone when it is there, else generates it
     (deterministic in seed, date and rows) straight into the raw zone."""
-    sources = []
+    sources, names = [], list(RAW_FILES.values())
     for d in context.partition_keys:
-        landed = lake.landed_delivery(d, list(RAW_FILES.values()))
-        if landed:
-            lake.ingest(landed, d, list(RAW_FILES.values()))
-            sources.append("landing")
-            continue
-        generate_day(
-            GeneratorConfig(
-                date=dt.date.fromisoformat(d), rows=config.rows, seed=config.seed,
-                defect_rates={**DEFAULT_DEFECT_RATES, **config.defect_rates},
-            ),
-            lake.raw_dir(d),
-        )
-        sources.append("generator")
+        delivery = lake.landed_delivery(d, names)
+        sources.append("landing" if delivery else "generator")
+        if delivery is None:
+            delivery = lake.raw_workdir(d)
+            generate_day(
+                GeneratorConfig(
+                    date=dt.date.fromisoformat(d), rows=config.rows, seed=config.seed,
+                    defect_rates={**DEFAULT_DEFECT_RATES, **config.defect_rates},
+                ),
+                delivery,
+            )
+        lake.store_raw(delivery, d, [*names, MANIFEST_FILE] if sources[-1] == "generator" else names)
     for entity in RAW_ENTITIES:
-        files = [lake.raw_dir(d) / RAW_FILES[entity] for d in context.partition_keys]
+        name = RAW_FILES[entity]
         yield MaterializeResult(
             asset_key=["raw", entity],
             metadata={
-                "dagster/row_count": sum(lake.raw_rows(d, RAW_FILES[entity]) for d in context.partition_keys),
-                "bytes_written": sum(f.stat().st_size for f in files),
+                "dagster/row_count": sum(lake.raw_rows(d, name) for d in context.partition_keys),
+                "bytes_written": sum(lake.raw_bytes(d, name) for d in context.partition_keys),
                 "source": ", ".join(sorted(set(sources))),
-                "path": str(files[-1]),
+                "path": lake.raw_uri(context.partition_keys[-1], name),
             },
         )

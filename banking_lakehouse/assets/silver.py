@@ -47,13 +47,11 @@ def _for_day(df: DataFrame, date: str) -> DataFrame:
 
 
 def _publish(context, entity: str, silver: DataFrame, quarantine: DataFrame, spark, lake: LakeResource):
-    silver, quarantine = silver.persist(), quarantine.persist()
     by_reason = {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()}
     yield Output(silver, output_name="silver")
     # Numeric per-reason counts, so the UI plots each reason across partitions.
     yield Output(quarantine, output_name="quarantine", metadata={f"quarantined_{k}": v for k, v in sorted(by_reason.items())})
-    silver.unpersist()
-    quarantine.unpersist()
+    spark.catalog.clearCache()  # the cached classification (transforms.silver._split) is written out
     yield from evaluate(f"silver/{entity}", CheckInputs(list(context.partition_keys), lake, spark))
 
 
@@ -72,7 +70,7 @@ def build_master_asset(entity: str):
     def _asset(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource):
         session = spark.get_session()
         cleaned = [
-            clean_master(read_raw(session, lake.raw_dir(d) / RAW_FILES[entity], spec.columns, _raw_format(entity)),
+            clean_master(read_raw(session, lake.local_raw_file(d, RAW_FILES[entity]), spec.columns, _raw_format(entity)),
                          spec, dt.date.fromisoformat(d))
             for d in context.partition_keys
         ]
@@ -99,7 +97,7 @@ def silver_transactions(
     session = spark.get_session()
     cleaned = [
         clean_transactions(
-            read_raw(session, lake.raw_dir(d) / RAW_FILES["transactions"], TRANSACTION_COLUMNS, "csv"),
+            read_raw(session, lake.local_raw_file(d, RAW_FILES["transactions"]), TRANSACTION_COLUMNS, "csv"),
             _for_day(customers, d), _for_day(accounts, d), _for_day(merchants, d), dt.date.fromisoformat(d),
         )
         for d in context.partition_keys

@@ -72,6 +72,9 @@ MASTER_SPECS = {
 
 def _split(classified: DataFrame, entity: str, silver_columns: list[Column], batch_date: dt.date) -> tuple[DataFrame, DataFrame]:
     batch = F.lit(batch_date).cast("date")
+    # Silver and quarantine are two writes of one classification: cache it so the raw file is parsed,
+    # numbered and deduplicated once, not once per output. The asset clears the cache when both are written.
+    classified = classified.persist()
     silver = classified.where(F.col("reason").isNull()).select(
         *silver_columns,
         F.col("_file").alias("source_file"),

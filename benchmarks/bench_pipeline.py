@@ -1,0 +1,44 @@
+"""One day end to end: generation and every asset with all its checks, through the demo's code path.
+
+python benchmarks/bench_pipeline.py --rows 1000000 [--date 2024-12-01] [--seed 7]
+A fresh lake under data/bench_pipeline/ (embedded PostgreSQL there, or BANKING_PG_DSN). The JVM's
+start-up is inside the first Spark step, as it is for a user. Last line: one JSON object with
+total_seconds, peak_rss_bytes (this process plus the Spark JVM), stages (seconds per Dagster step,
+`raw_delivery` being the generator) and rows.
+"""
+
+import argparse
+import datetime as dt
+import json
+import time
+
+from dagster import DagsterInstance
+
+from harness import PeakMemory, private_definitions, run_range, step_seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--date", type=lambda s: dt.date.fromisoformat(s).isoformat(), default="2024-12-01")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    defs, lake, _ = private_definitions("bench_pipeline")
+    instance = DagsterInstance.ephemeral()
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        run_id = run_range(defs, instance, args.date, args.date, args.rows, args.seed)
+        total = time.perf_counter() - started
+    stages = step_seconds(instance, run_id)
+    print(json.dumps({
+        "rows": args.rows,
+        "total_seconds": round(total, 2),
+        "peak_rss_bytes": memory.peak_bytes,
+        "peak_rss_gib": round(memory.peak_bytes / 2**30, 2),
+        "silver_rows": lake.partition_stats(["silver", "transactions"], args.date)["rows"],
+        "stages": dict(sorted(stages.items(), key=lambda kv: -kv[1])),
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""What every benchmark shares: the demo's code location over a private lake and database, runs of a
+partition range, per-step seconds from Dagster's event log, and peak memory of Python plus the JVM."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import threading
+
+import psutil
+from dagster import DagsterEventType, DagsterInstance, Definitions
+
+from banking_lakehouse import settings
+from banking_lakehouse.definitions import build_definitions
+from banking_lakehouse.resources.lake import LakeIOManager, LakeResource
+from banking_lakehouse.resources.pii import PiiKeyResource
+from banking_lakehouse.resources.postgres import PostgresResource
+from banking_lakehouse.resources.spark import SparkResource
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def private_definitions(name: str) -> tuple[Definitions, LakeResource, PostgresResource]:
+    """The demo's definitions over data/<name>/ (a fresh lake; the embedded server, or BANKING_PG_DSN)."""
+    root = settings.data_dir() / name
+    shutil.rmtree(root / "lake", ignore_errors=True)
+    spark = SparkResource()
+    lake = LakeResource(base_uri=str(root / "lake"))
+    postgres = PostgresResource(dsn=os.getenv("BANKING_PG_DSN") or None, embedded_dir=str(root / "postgres"))
+    resources = {"spark": spark, "lake": lake, "io_manager": LakeIOManager(lake=lake, spark=spark),
+                 "postgres": postgres, "pii": PiiKeyResource()}
+    return build_definitions(resources), lake, postgres
+
+
+def dates(start: dt.date, days: int) -> list[str]:
+    return [(start + dt.timedelta(days=i)).isoformat() for i in range(days)]
+
+
+def run_range(defs: Definitions, instance: DagsterInstance, first: str, last: str, rows: int, seed: int) -> str:
+    """One run of the daily job over first..last (a single-run backfill when they differ); returns the run id."""
+    result = defs.get_job_def("daily_pipeline_job").execute_in_process(
+        tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+        run_config={"ops": {"raw_delivery": {"config": {"rows": rows, "seed": seed}}}, **QUIET},
+        instance=instance,
+        raise_on_error=False,
+    )
+    if not result.success:
+        raise SystemExit(f"run {first}..{last} failed")
+    return result.run_id
+
+
+def step_seconds(instance: DagsterInstance, run_id: str) -> dict[str, float]:
+    """Wall seconds of each step of a run, from the STEP_START/STEP_SUCCESS events."""
+    started, seconds = {}, {}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None:
+            continue
+        if event.event_type == DagsterEventType.STEP_START:
+            started[event.step_key] = entry.timestamp
+        elif event.event_type == DagsterEventType.STEP_SUCCESS:
+            seconds[event.step_key] = round(entry.timestamp - started[event.step_key], 2)
+    return seconds
+
+
+class PeakMemory:
+    """Samples the RSS of this process and all its children (the Spark JVM among them) in a thread."""
+
+    def __init__(self, interval: float = 0.1):
+        self.interval, self.peak_bytes = interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for process in [me, *me.children(recursive=True)]:
+                try:
+                    total += process.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak_bytes = max(self.peak_bytes, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
