@@ -1,17 +1,16 @@
 """End to end: real partitions through every asset into the real PostgreSQL, checked against the manifest."""
 
 import json
-from decimal import Decimal
 
 import pyarrow.compute as pc
 import pytest
 from dagster import DagsterInstance, load_assets_from_modules, materialize
 
-from banking_lakehouse.assets import aggregates, fraud, gold, raw, silver, warehouse
+from banking_lakehouse.definitions import ASSET_MODULES
 from banking_lakehouse.generator import MANIFEST_FILE
 from banking_lakehouse_tests.conftest import make_resources, s3_resource
 
-ASSETS = load_assets_from_modules([raw, silver, gold, aggregates, fraud, warehouse])
+ASSETS = load_assets_from_modules(ASSET_MODULES)
 DAY, NEXT_DAY = "2024-12-02", "2024-12-03"
 ROWS, SEED = 6_000, 11
 QUARANTINE_CODES = {
@@ -44,6 +43,11 @@ def pipeline(request, spark, spark_resource, postgres, run_dir):
 
 def _manifest(resources, date):
     return json.loads(resources["lake"].raw_text(date, MANIFEST_FILE))
+
+
+def _metadata(result, asset: str) -> dict:
+    events = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
+    return events[-1].materialization.metadata
 
 
 def _fact_state(postgres, date):
@@ -108,9 +112,18 @@ def test_rerun_replaces_the_batch_exactly(pipeline, postgres):
 def test_second_day_keeps_first_and_uses_history(pipeline, postgres):
     run, resources = pipeline
     first = _fact_state(postgres, DAY)
-    run(NEXT_DAY)
+    result = run(NEXT_DAY)
     assert _fact_state(postgres, DAY) == first
-    assert _fact_state(postgres, NEXT_DAY)[0] > 0
+    second = _fact_state(postgres, NEXT_DAY)
+    assert second[0] > 0
+    health = _metadata(result, "warehouse/health")
+    other_batches = postgres.fetch(
+        "SELECT count(*) FROM gold.fact_transactions WHERE batch_date NOT IN (%s, %s)", (DAY, NEXT_DAY)
+    )[0][0]  # other test modules' batches
+    assert health["rows gold.fact_transactions"].value == first[0] + second[0] + other_batches
+    assert health["fact_partitions"].value == 2
+    fraud_rows = postgres.fetch("SELECT count(*) FROM gold.fraud_transactions WHERE batch_date = %s", (NEXT_DAY,))[0][0]
+    assert _metadata(result, "warehouse/fraud_transactions")["fraud_rate"].value == round(fraud_rows / second[0], 6)
     manifest = _manifest(resources, NEXT_DAY)
     fired = postgres.fetch(
         "SELECT transaction_id, rules FROM gold.fraud_transactions WHERE batch_date = %s", (NEXT_DAY,)

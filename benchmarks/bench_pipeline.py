@@ -14,7 +14,7 @@ import time
 
 from dagster import DagsterInstance
 
-from harness import PeakMemory, private_definitions, run_range, step_seconds
+from harness import PeakMemory, fresh_lake, private_definitions, run_range, step_seconds
 
 
 def main() -> None:
@@ -23,6 +23,7 @@ def main() -> None:
     parser.add_argument("--date", type=lambda s: dt.date.fromisoformat(s).isoformat(), default="2024-12-01")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
+    fresh_lake("bench_pipeline")
     defs, lake, _ = private_definitions("bench_pipeline")
     instance = DagsterInstance.ephemeral()
     with PeakMemory() as memory:

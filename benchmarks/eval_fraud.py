@@ -11,39 +11,13 @@ Last line: one JSON object {pattern: {precision, recall, ...}}.
 import argparse
 import datetime as dt
 import json
-import os
-import shutil
 
 from dagster import DagsterInstance
 
-from banking_lakehouse import settings
-from banking_lakehouse.definitions import build_definitions
+import harness
 from banking_lakehouse.generator import MANIFEST_FILE
-from banking_lakehouse.resources.lake import LakeIOManager, LakeResource
-from banking_lakehouse.resources.pii import PiiKeyResource
-from banking_lakehouse.resources.postgres import PostgresResource
-from banking_lakehouse.resources.spark import SparkResource
 from banking_lakehouse.transforms.fraud import RULE_WEIGHTS
-
-
-def run_days(start: dt.date, days: int, rows: int, seed: int, root) -> tuple[LakeResource, PostgresResource]:
-    spark = SparkResource()
-    lake = LakeResource(base_uri=str(root / "lake"))
-    postgres = PostgresResource(dsn=os.getenv("BANKING_PG_DSN") or None, embedded_dir=str(root / "postgres"))
-    defs = build_definitions(
-        {"spark": spark, "lake": lake, "io_manager": LakeIOManager(lake=lake, spark=spark),
-         "postgres": postgres, "pii": PiiKeyResource()}
-    )
-    end = start + dt.timedelta(days=days - 1)
-    result = defs.get_job_def("daily_pipeline_job").execute_in_process(
-        tags={"dagster/asset_partition_range_start": start.isoformat(),
-              "dagster/asset_partition_range_end": end.isoformat()},
-        run_config={"ops": {"raw_delivery": {"config": {"rows": rows, "seed": seed}}},
-                    "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        instance=DagsterInstance.ephemeral(),
-    )
-    assert result.success
-    return lake, postgres
+from harness import fresh_lake, private_definitions, run_range
 
 
 def score(predicted: set[str], truth: set[str]) -> dict:
@@ -63,10 +37,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2024, 12, 1))
     args = parser.parse_args()
-    root = settings.data_dir() / "eval"
-    shutil.rmtree(root / "lake", ignore_errors=True)
-    lake, postgres = run_days(args.start, args.days, args.rows, args.seed, root)
-    dates = [(args.start + dt.timedelta(days=i)).isoformat() for i in range(args.days)]
+    fresh_lake("eval")
+    defs, lake, postgres = private_definitions("eval")
+    dates = harness.dates(args.start, args.days)
+    run_range(defs, DagsterInstance.ephemeral(), dates[0], dates[-1], args.rows, args.seed)
     truth: dict[str, dict[str, set[str]]] = {p: {} for p in RULE_WEIGHTS}
     for d in dates:
         manifest = json.loads(lake.raw_text(d, MANIFEST_FILE))

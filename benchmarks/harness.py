@@ -21,10 +21,13 @@ from banking_lakehouse.resources.spark import SparkResource
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
+def fresh_lake(name: str) -> None:
+    shutil.rmtree(settings.data_dir() / name / "lake", ignore_errors=True)
+
+
 def private_definitions(name: str) -> tuple[Definitions, LakeResource, PostgresResource]:
-    """The demo's definitions over data/<name>/ (a fresh lake; the embedded server, or BANKING_PG_DSN)."""
+    """The demo's definitions over data/<name>/ (its lake; the embedded server there, or BANKING_PG_DSN)."""
     root = settings.data_dir() / name
-    shutil.rmtree(root / "lake", ignore_errors=True)
     spark = SparkResource()
     lake = LakeResource(base_uri=str(root / "lake"))
     postgres = PostgresResource(dsn=os.getenv("BANKING_PG_DSN") or None, embedded_dir=str(root / "postgres"))

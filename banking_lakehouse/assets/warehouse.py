@@ -5,6 +5,7 @@ fraud, quarantine) or upserts by surrogate key (type-1 dimensions).
 """
 
 
+from collections import Counter
 from dataclasses import dataclass
 
 from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MaterializeResult, asset
@@ -43,6 +44,19 @@ LOADS = (
 )
 
 
+def _fraud_metrics(lake: LakeResource, dates: list[str], flagged: int) -> dict[str, float | int]:
+    """Share of the batch's transactions flagged, and flags per rule: numbers the UI plots per day."""
+    fact_rows = sum(lake.partition_stats(["gold", "fact_transactions"], d)["rows"] for d in dates)
+    per_rule: Counter[str] = Counter()
+    for d in dates:
+        for rules in lake.read_arrow(["gold", "fraud_transactions"], d, columns=["rules"]).column(0).to_pylist():
+            per_rule.update(rules.split(","))
+    return {
+        "fraud_rate": round(flagged / fact_rows, 6) if fact_rows else 0.0,
+        **{f"fraud_rule_{rule}": count for rule, count in sorted(per_rule.items())},
+    }
+
+
 def build_load_asset(load: Load):
     key = f"warehouse/{load.name}"
 
@@ -75,6 +89,8 @@ def build_load_asset(load: Load):
         metadata = {"dagster/row_count": rows, "rows_replaced": replaced, "table": load.table}
         if months:
             metadata["monthly_partitions"] = ", ".join(sorted(months))
+        if load.name == "fraud_transactions":
+            metadata.update(_fraud_metrics(lake, list(context.partition_keys), rows))
         yield MaterializeResult(metadata=metadata)
         yield from evaluate(key, CheckInputs(list(context.partition_keys), lake, postgres=postgres))
 

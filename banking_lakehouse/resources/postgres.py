@@ -81,6 +81,10 @@ class PostgresResource(ConfigurableResource):
         with self.connect() as conn:
             return conn.execute(query, params).fetchall()
 
+    def count_rows(self, table: str) -> int:
+        """Exact rows of schema.table (the identifiers quoted)."""
+        return self.fetch(sql.SQL("SELECT count(*) FROM {}").format(_qualified(table)))[0][0]
+
     @staticmethod
     def _copy(conn: psycopg.Connection, target: sql.Composable, table: pa.Table) -> None:
         table = _naive_utc(table)

@@ -1,0 +1,13 @@
+-- Every warehouse table: exact rows come from count(*) in Python; here size on disk and scan counters.
+SELECT n.nspname || '.' || c.relname AS table_name,
+       pg_total_relation_size(c.oid)  AS total_bytes,
+       pg_indexes_size(c.oid)         AS index_bytes,
+       coalesce(s.seq_scan, 0)        AS seq_scans,
+       coalesce(s.idx_scan, 0)        AS index_scans
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+WHERE n.nspname IN ('gold', 'quality')
+  AND c.relkind IN ('r', 'p')
+  AND NOT c.relispartition
+ORDER BY 1;
