@@ -164,8 +164,10 @@ def clean_transactions(
         "status": ref.STATUSES,
     }
     lowered = {c: F.lower(F.trim(F.col(c))) for c in categorical}
-    exact_copy = F.row_number().over(Window.partitionBy("_raw").orderBy("_line"))
-    copies_of_id = F.count(F.lit(1)).over(Window.partitionBy("transaction_id"))
+    # Exact copies share their id, so both windows are partitioned by id: one shuffle for both.
+    exact_copy = F.row_number().over(Window.partitionBy("transaction_id", "_raw").orderBy("_line"))
+    # A second, identical delivery is not a conflict: an id's versions are its first copies.
+    copies_of_id = F.sum((F.col("_exact_copy") == 1).cast("long")).over(Window.partitionBy("transaction_id"))
     rules = [
         ("malformed_record", F.col("_malformed")),
         ("exact_duplicate", F.col("_exact_copy") > 1),
@@ -178,11 +180,12 @@ def clean_transactions(
         ("invalid_country", F.col("country").isNotNull() & country.isNull()),
         ("invalid_category", F.greatest(*[~lowered[c].isin(*allowed) for c, allowed in categorical.items()])),
     ]
-    deduped = raw.withColumn("_exact_copy", exact_copy)
-    # A second, identical delivery is not a conflict: count ids among first copies only.
-    firsts = deduped.where(F.col("_exact_copy") == 1).withColumn("_copies_of_id", copies_of_id)
-    repeats = deduped.where(F.col("_exact_copy") > 1).withColumn("_copies_of_id", F.lit(1).cast("long"))
-    classified = firsts.unionByName(repeats).withColumn("reason", first_failing(rules))
+    classified = (
+        raw.repartition("transaction_id")
+        .withColumn("_exact_copy", exact_copy)
+        .withColumn("_copies_of_id", copies_of_id)
+        .withColumn("reason", first_failing(rules))
+    )
 
     known = lambda df, col, flag: df.select(F.col(col), F.lit(True).alias(flag))  # noqa: E731
     rate = _literal_map(ref.USD_RATES)[currency]
