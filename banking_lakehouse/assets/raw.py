@@ -2,6 +2,7 @@
 
 
 import datetime as dt
+import time
 
 from dagster import AssetExecutionContext, AssetSpec, BackfillPolicy, Config, MaterializeResult, multi_asset
 
@@ -39,7 +40,7 @@ class RawDeliveryConfig(Config):
 def raw_delivery(context: AssetExecutionContext, config: RawDeliveryConfig, lake: LakeResource):
     """Takes each day's delivery from the landing zone when it is there, else generates it
     (deterministic in seed, date and rows) straight into the raw zone."""
-    sources, names = [], list(RAW_FILES.values())
+    started, sources, names = time.perf_counter(), [], list(RAW_FILES.values())
     for d in context.partition_keys:
         delivery = lake.landed_delivery(d, names)
         sources.append("landing" if delivery else "generator")
@@ -61,6 +62,7 @@ def raw_delivery(context: AssetExecutionContext, config: RawDeliveryConfig, lake
                 "dagster/row_count": sum(lake.raw_rows(d, name) for d in context.partition_keys),
                 "bytes_written": sum(lake.raw_bytes(d, name) for d in context.partition_keys),
                 "source": ", ".join(sorted(set(sources))),
+                "delivery_seconds": round(time.perf_counter() - started, 2),
                 "path": lake.raw_uri(context.partition_keys[-1], name),
             },
         )

@@ -5,6 +5,7 @@ fraud, quarantine) or upserts by surrogate key (type-1 dimensions).
 """
 
 
+import time
 from collections import Counter
 from dataclasses import dataclass
 
@@ -74,6 +75,7 @@ def build_load_asset(load: Load):
         check_specs=check_specs(key),
     )
     def _load(context: AssetExecutionContext, lake: LakeResource, postgres: PostgresResource):
+        started = time.perf_counter()
         rows, replaced, months = 0, 0, set()
         for date in context.partition_keys:
             for source in load.sources:
@@ -86,7 +88,8 @@ def build_load_asset(load: Load):
                     months.update(postgres.ensure_fact_partitions(data.column("transaction_date")))
                 where = {"batch_date": date} | ({"entity": source[1]} if source[0] == "quarantine" else {})
                 replaced += postgres.replace_rows(load.table, data, where)
-        metadata = {"dagster/row_count": rows, "rows_replaced": replaced, "table": load.table}
+        metadata = {"dagster/row_count": rows, "rows_replaced": replaced, "table": load.table,
+                    "load_seconds": round(time.perf_counter() - started, 2)}
         if months:
             metadata["monthly_partitions"] = ", ".join(sorted(months))
         if load.name == "fraud_transactions":

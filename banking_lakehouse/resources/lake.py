@@ -109,11 +109,15 @@ class LakeResource(ConfigurableResource):
 
     def store_raw(self, source: Path, date: str, file_names: Sequence[str]) -> None:
         """Puts a delivery into the raw zone, each file swapped in whole (a rename, or one S3 upload)."""
+        if self.storage.is_s3:
+            for name in file_names:
+                copy_file(LOCAL, str(source / name), self.storage.fs, self.raw_path(date, name))
+            if source == self.raw_workdir(date):  # a generated delivery: S3 holds it now
+                shutil.rmtree(source)
+            return
         for name in file_names:
             target = self.raw_path(date, name)
-            if self.storage.is_s3:
-                copy_file(LOCAL, str(source / name), self.storage.fs, target)
-            elif source / name != Path(target):
+            if source / name != Path(target):
                 staged = Path(target).with_name(f".{name}.ingest")
                 staged.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source / name, staged)
@@ -232,6 +236,7 @@ class LakeResource(ConfigurableResource):
             stale = [i.path for i in self.storage.fs.get_file_info(pafs.FileSelector(live))
                      if i.base_name not in files and i.base_name != COMMIT_FILE]
             self.storage.delete_files(stale)  # the previous version, now unreferenced
+            self._cache_committed(live, staged_fs, staged, files)
         else:
             Path(staged, COMMIT_FILE).write_text(json.dumps(manifest))
             retired = Path(self.storage.path(*key_path, "_staging", f"{token}-retired-{date}"))
@@ -248,6 +253,15 @@ class LakeResource(ConfigurableResource):
         if self.spark_s3a:
             return spark.read.parquet(*(f"s3a://{p}" for p in paths))
         return spark.read.parquet(*(str(self._download(p)) for p in paths))
+
+    def _cache_committed(self, live: str, staged_fs: pafs.FileSystem, staged: str, files: list[str]) -> None:
+        """Drops the local copies of the previous version; Spark's local output becomes the new one's."""
+        cache = self.scratch / "downloads" / live
+        shutil.rmtree(cache, ignore_errors=True)
+        if staged_fs is LOCAL:
+            cache.mkdir(parents=True)
+            for name in files:
+                Path(staged, name).rename(cache / name)
 
     def _download(self, path: str) -> Path:
         """A committed file in the local cache; file names are unique per version, so a cached copy is current."""
