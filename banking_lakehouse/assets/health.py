@@ -45,13 +45,12 @@ def _slowest_queries(postgres: PostgresResource) -> str:
 )
 def warehouse_health(context: AssetExecutionContext, postgres: PostgresResource) -> MaterializeResult:
     tables = _query(postgres, "tables")
+    numeric = {}  # flat numeric keys: the UI plots each one across partitions
     for table in tables:
         table["rows"] = postgres.count_rows(table["table_name"])
-    partitions = _query(postgres, "fact_partitions")
-    numeric = {}
-    for table in tables:  # flat numeric keys: the UI plots each one across partitions
         numeric[f"rows {table['table_name']}"] = table["rows"]
         numeric[f"bytes {table['table_name']}"] = table["total_bytes"]
+    partitions = _query(postgres, "fact_partitions")
     return MaterializeResult(
         metadata={
             **numeric,

@@ -42,18 +42,21 @@ def raw_delivery(context: AssetExecutionContext, config: RawDeliveryConfig, lake
     (deterministic in seed, date and rows) straight into the raw zone."""
     started, sources, names = time.perf_counter(), [], list(RAW_FILES.values())
     for d in context.partition_keys:
-        delivery = lake.landed_delivery(d, names)
-        sources.append("landing" if delivery else "generator")
-        if delivery is None:
-            delivery = lake.raw_workdir(d)
-            generate_day(
-                GeneratorConfig(
-                    date=dt.date.fromisoformat(d), rows=config.rows, seed=config.seed,
-                    defect_rates={**DEFAULT_DEFECT_RATES, **config.defect_rates},
-                ),
-                delivery,
-            )
-        lake.store_raw(delivery, d, [*names, MANIFEST_FILE] if sources[-1] == "generator" else names)
+        landed = lake.landed_delivery(d, names)
+        if landed:
+            lake.store_raw(landed, d, names)
+            sources.append("landing")
+            continue
+        workdir = lake.raw_workdir(d)
+        generate_day(
+            GeneratorConfig(
+                date=dt.date.fromisoformat(d), rows=config.rows, seed=config.seed,
+                defect_rates={**DEFAULT_DEFECT_RATES, **config.defect_rates},
+            ),
+            workdir,
+        )
+        lake.store_raw(workdir, d, [*names, MANIFEST_FILE])  # the manifest is the generator's ground truth
+        sources.append("generator")
     for entity in RAW_ENTITIES:
         name = RAW_FILES[entity]
         yield MaterializeResult(

@@ -7,8 +7,10 @@ fraud, quarantine) or upserts by surrogate key (type-1 dimensions).
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import pyarrow as pa
 from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MaterializeResult, asset
 
 from banking_lakehouse.checks.factory import CheckInputs, check_specs, evaluate
@@ -20,6 +22,17 @@ from banking_lakehouse.transforms.silver import MASTER_SPECS
 QUARANTINE_ENTITIES = [*MASTER_SPECS, "transactions"]
 
 
+def _fraud_metrics(lake: LakeResource, dates: list[str], loaded: list[pa.Table]) -> dict[str, float | int]:
+    """Share of the batches' transactions flagged, and flags per rule: numbers the UI plots per day."""
+    fact_rows = sum(lake.partition_stats(["gold", "fact_transactions"], d)["rows"] for d in dates)
+    flagged = sum(t.num_rows for t in loaded)
+    per_rule = Counter(rule for t in loaded for rules in t.column("rules").to_pylist() for rule in rules.split(","))
+    return {
+        "fraud_rate": round(flagged / fact_rows, 6) if fact_rows else 0.0,
+        **{f"fraud_rule_{rule}": count for rule, count in sorted(per_rule.items())},
+    }
+
+
 @dataclass(frozen=True)
 class Load:
     name: str
@@ -28,6 +41,7 @@ class Load:
     upsert_key: str | None = None  # None: replace the batch's rows
     after: tuple[str, ...] = ()  # warehouse loads that must land first
     group: str = "warehouse"
+    metrics: Callable[[LakeResource, list[str], list[pa.Table]], dict] | None = None  # extra metadata from the loaded rows
 
 
 LOADS = (
@@ -40,22 +54,10 @@ LOADS = (
          after=("fact_transactions",)),
     Load("merchant_daily_summary", (("gold", "merchant_daily_summary"),), "gold.merchant_daily_summary",
          after=("fact_transactions",)),
-    Load("fraud_transactions", (("gold", "fraud_transactions"),), "gold.fraud_transactions", after=("fact_transactions",)),
+    Load("fraud_transactions", (("gold", "fraud_transactions"),), "gold.fraud_transactions", after=("fact_transactions",),
+         metrics=_fraud_metrics),
     Load("quarantine", tuple(("quarantine", e) for e in QUARANTINE_ENTITIES), "quality.quarantine"),
 )
-
-
-def _fraud_metrics(lake: LakeResource, dates: list[str], flagged: int) -> dict[str, float | int]:
-    """Share of the batch's transactions flagged, and flags per rule: numbers the UI plots per day."""
-    fact_rows = sum(lake.partition_stats(["gold", "fact_transactions"], d)["rows"] for d in dates)
-    per_rule: Counter[str] = Counter()
-    for d in dates:
-        for rules in lake.read_arrow(["gold", "fraud_transactions"], d, columns=["rules"]).column(0).to_pylist():
-            per_rule.update(rules.split(","))
-    return {
-        "fraud_rate": round(flagged / fact_rows, 6) if fact_rows else 0.0,
-        **{f"fraud_rule_{rule}": count for rule, count in sorted(per_rule.items())},
-    }
 
 
 def build_load_asset(load: Load):
@@ -76,11 +78,13 @@ def build_load_asset(load: Load):
     )
     def _load(context: AssetExecutionContext, lake: LakeResource, postgres: PostgresResource):
         started = time.perf_counter()
-        rows, replaced, months = 0, 0, set()
+        rows, replaced, months, loaded = 0, 0, set(), []
         for date in context.partition_keys:
             for source in load.sources:
                 data = lake.read_arrow(source, date)
                 rows += data.num_rows
+                if load.metrics:
+                    loaded.append(data)
                 if load.upsert_key:
                     postgres.upsert_rows(load.table, data, load.upsert_key)
                     continue
@@ -92,8 +96,8 @@ def build_load_asset(load: Load):
                     "load_seconds": round(time.perf_counter() - started, 2)}
         if months:
             metadata["monthly_partitions"] = ", ".join(sorted(months))
-        if load.name == "fraud_transactions":
-            metadata.update(_fraud_metrics(lake, list(context.partition_keys), rows))
+        if load.metrics:
+            metadata.update(load.metrics(lake, list(context.partition_keys), loaded))
         yield MaterializeResult(metadata=metadata)
         yield from evaluate(key, CheckInputs(list(context.partition_keys), lake, postgres=postgres))
 

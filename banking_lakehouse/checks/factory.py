@@ -8,7 +8,7 @@ from sql/checks/.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 
@@ -35,6 +35,13 @@ class CheckInputs:
     lake: LakeResource
     spark: SparkSession | None = None
     postgres: PostgresResource | None = None
+    _raw_rows: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+
+    def raw_rows(self, entity: str) -> int:
+        """Delivered rows of the run's batches, counted once per evaluation for every rule that needs them."""
+        if entity not in self._raw_rows:
+            self._raw_rows[entity] = sum(self.lake.raw_rows(d, RAW_FILES[entity]) for d in self.dates)
+        return self._raw_rows[entity]
 
     @cached_property
     def fact_totals(self) -> tuple[int, int, Decimal]:
@@ -113,7 +120,7 @@ def contract_outcomes(asset: str, inputs: CheckInputs) -> dict[str, Outcome]:
 
 def _accounting(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
     entity = asset.split("/")[1]
-    raw = sum(inputs.lake.raw_rows(d, RAW_FILES[entity]) for d in inputs.dates)
+    raw = inputs.raw_rows(entity)
     silver = sum(inputs.lake.partition_stats(["silver", entity], d)["rows"] for d in inputs.dates)
     quarantined = sum(inputs.lake.partition_stats(["quarantine", entity], d)["rows"] for d in inputs.dates)
     missing = raw - silver - quarantined
@@ -122,7 +129,7 @@ def _accounting(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
 
 def _quarantine_rate(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
     entity = asset.split("/")[1]
-    raw = sum(inputs.lake.raw_rows(d, RAW_FILES[entity]) for d in inputs.dates)
+    raw = inputs.raw_rows(entity)
     reasons = [inputs.lake.read_arrow(["quarantine", entity], d).column("reason") for d in inputs.dates]
     counted = sum(pc.sum(pc.not_equal(r, "exact_duplicate")).as_py() or 0 for r in reasons)
     rate = counted / raw if raw else 0.0

@@ -83,6 +83,11 @@ class LakeResource(ConfigurableResource):
         return self._storage
 
     @property
+    def spark_via_scratch(self) -> bool:
+        """An S3 lake whose Spark has no s3a: Spark reads and writes local scratch, the lake moves the bytes."""
+        return self.storage.is_s3 and not self.spark_s3a
+
+    @property
     def scratch(self) -> Path:
         return Path(self.scratch_dir or tempfile.gettempdir()) / "banking_lakehouse_scratch"
 
@@ -190,15 +195,12 @@ class LakeResource(ConfigurableResource):
         """Writes df (one batch_date per partition) and commits exactly `dates`; returns rows/bytes per date."""
         storage = self.storage  # opened (and an S3 bucket checked) before Spark does any work
         token = uuid.uuid4().hex
-        if not storage.is_s3:
-            staged_fs, staged_root = LOCAL, self.storage.path(*key_path, "_staging", token)
-            spark_target = staged_root
-        elif self.spark_s3a:
-            staged_fs, staged_root = self.storage.fs, self.storage.path(*key_path, "_staging", token)
-            spark_target = f"s3a://{staged_root}"
-        else:
+        if self.spark_via_scratch:
             staged_fs, staged_root = LOCAL, str(self.scratch / "staging" / token)
             spark_target = staged_root
+        else:
+            staged_fs, staged_root = storage.fs, storage.path(*key_path, "_staging", token)
+            spark_target = storage.spark_uri(staged_root)
         (
             df.withColumn("date", F.date_format(F.col(PARTITION_COLUMN), "yyyy-MM-dd"))
             .write.mode("overwrite")
@@ -236,7 +238,7 @@ class LakeResource(ConfigurableResource):
             stale = [i.path for i in self.storage.fs.get_file_info(pafs.FileSelector(live))
                      if i.base_name not in files and i.base_name != COMMIT_FILE]
             self.storage.delete_files(stale)  # the previous version, now unreferenced
-            self._cache_committed(live, staged_fs, staged, files)
+            self._cache_committed(live, staged, files)
         else:
             Path(staged, COMMIT_FILE).write_text(json.dumps(manifest))
             retired = Path(self.storage.path(*key_path, "_staging", f"{token}-retired-{date}"))
@@ -248,17 +250,15 @@ class LakeResource(ConfigurableResource):
 
     def read(self, spark: SparkSession, key_path: Sequence[str], dates: Sequence[str]) -> DataFrame:
         paths = [p for d in dates for p in self._file_paths(key_path, d)]  # a missing partition fails here, named
-        if not self.storage.is_s3:
-            return spark.read.parquet(*paths)
-        if self.spark_s3a:
-            return spark.read.parquet(*(f"s3a://{p}" for p in paths))
-        return spark.read.parquet(*(str(self._download(p)) for p in paths))
+        if self.spark_via_scratch:
+            return spark.read.parquet(*(str(self._download(p)) for p in paths))
+        return spark.read.parquet(*(self.storage.spark_uri(p) for p in paths))
 
-    def _cache_committed(self, live: str, staged_fs: pafs.FileSystem, staged: str, files: list[str]) -> None:
+    def _cache_committed(self, live: str, staged: str, files: list[str]) -> None:
         """Drops the local copies of the previous version; Spark's local output becomes the new one's."""
         cache = self.scratch / "downloads" / live
         shutil.rmtree(cache, ignore_errors=True)
-        if staged_fs is LOCAL:
+        if self.spark_via_scratch:
             cache.mkdir(parents=True)
             for name in files:
                 Path(staged, name).rename(cache / name)
@@ -273,9 +273,15 @@ class LakeResource(ConfigurableResource):
             partial.rename(local)
         return local
 
+    def _dataset(self, key_path: Sequence[str], date: str) -> pads.Dataset:
+        return pads.dataset(self._file_paths(key_path, date), format="parquet", filesystem=self.storage.fs)
+
     def read_arrow(self, key_path: Sequence[str], date: str, columns: list[str] | None = None) -> pa.Table:
-        paths = self._file_paths(key_path, date)
-        return pads.dataset(paths, format="parquet", filesystem=self.storage.fs).to_table(columns=columns)
+        return self._dataset(key_path, date).to_table(columns=columns)
+
+    def head_arrow(self, key_path: Sequence[str], date: str, rows: int) -> pa.Table:
+        """The first rows of a partition, reading no more of it than they need."""
+        return self._dataset(key_path, date).head(rows)
 
 
 class LakeIOManager(ConfigurableIOManager):
@@ -289,7 +295,7 @@ class LakeIOManager(ConfigurableIOManager):
         started = time.perf_counter()
         stats = self.lake.publish(obj, context.asset_key.path, dates)
         rows = sum(s["rows"] for s in stats.values())
-        sample = self.lake.read_arrow(context.asset_key.path, dates[-1]).slice(0, PREVIEW_ROWS)
+        sample = self.lake.head_arrow(context.asset_key.path, dates[-1], PREVIEW_ROWS)
         metadata = {}
         if "dagster/column_schema" not in (context.definition_metadata or {}):  # contracts declare their own
             metadata["dagster/column_schema"] = TableSchema(

@@ -35,6 +35,10 @@ class Storage:
     def path(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *parts])
 
+    def spark_uri(self, path: str) -> str:
+        """The path as Spark's s3a connector (or the local filesystem) names it."""
+        return f"s3a://{path}" if self.is_s3 else path
+
     def uri(self, path: str) -> str:
         """How a person (or the UI) should read a path: s3://bucket/key or the local path."""
         return f"s3://{path}" if self.is_s3 else path
