@@ -14,10 +14,12 @@ from pandera.pyspark import DataFrameModel, Field
 from pyspark.sql import Column, functions as F
 
 from banking_lakehouse import reference as ref
-from banking_lakehouse.transforms.silver import EMAIL_PATTERN, PHONE_PATTERN
+from banking_lakehouse.reference import EMAIL_PATTERN, PHONE_PATTERN
 
 COUNTRIES = sorted(ref.COUNTRIES)
 CURRENCIES = sorted(ref.USD_RATES)
+ID = {"max_value": 64}  # longest identifier a source system may send
+TEXT = {"max_value": 256}  # longest name, address, city or email
 
 
 class _Lineage(DataFrameModel):
@@ -27,13 +29,13 @@ class _Lineage(DataFrameModel):
 
 
 class SilverCustomers(_Lineage):
-    customer_id: T.StringType() = Field(str_matches=r"^C[0-9]+$")
-    first_name: T.StringType() = Field()
-    last_name: T.StringType() = Field()
-    email: T.StringType() = Field(str_matches=EMAIL_PATTERN)
+    customer_id: T.StringType() = Field(str_matches=r"^C[0-9]+$", str_length=ID)
+    first_name: T.StringType() = Field(str_length=TEXT)
+    last_name: T.StringType() = Field(str_length=TEXT)
+    email: T.StringType() = Field(str_matches=EMAIL_PATTERN, str_length=TEXT)
     phone: T.StringType() = Field(nullable=True, str_matches=PHONE_PATTERN)
-    address: T.StringType() = Field(nullable=True)
-    city: T.StringType() = Field(nullable=True)
+    address: T.StringType() = Field(nullable=True, str_length=TEXT)
+    city: T.StringType() = Field(nullable=True, str_length=TEXT)
     country: T.StringType() = Field(nullable=True, isin=COUNTRIES, description="ISO-3166 alpha-2")
     segment: T.StringType() = Field(nullable=True, isin=list(ref.SEGMENTS))
     risk_rating: T.StringType() = Field(nullable=True, isin=list(ref.RISK_RATINGS))
@@ -44,8 +46,8 @@ class SilverCustomers(_Lineage):
 
 
 class SilverAccounts(_Lineage):
-    account_id: T.StringType() = Field(str_matches=r"^A[0-9]+$")
-    customer_id: T.StringType() = Field()
+    account_id: T.StringType() = Field(str_matches=r"^A[0-9]+$", str_length=ID)
+    customer_id: T.StringType() = Field(str_length=ID)
     account_type: T.StringType() = Field(isin=list(ref.ACCOUNT_TYPES))
     currency: T.StringType() = Field(isin=CURRENCIES, description="ISO-4217")
     status: T.StringType() = Field(nullable=True, isin=list(ref.ACCOUNT_STATUSES))
@@ -56,11 +58,11 @@ class SilverAccounts(_Lineage):
 
 
 class SilverMerchants(_Lineage):
-    merchant_id: T.StringType() = Field(str_matches=r"^M[0-9]+$")
-    name: T.StringType() = Field()
+    merchant_id: T.StringType() = Field(str_matches=r"^M[0-9]+$", str_length=ID)
+    name: T.StringType() = Field(str_length=TEXT)
     mcc: T.StringType() = Field(str_matches=r"^[0-9]{4}$", description="ISO-18245 merchant category code")
     category: T.StringType() = Field(nullable=True)
-    city: T.StringType() = Field(nullable=True)
+    city: T.StringType() = Field(nullable=True, str_length=TEXT)
     country: T.StringType() = Field(nullable=True, isin=COUNTRIES)
     risk_level: T.StringType() = Field(nullable=True, isin=list(ref.RISK_RATINGS))
 
@@ -69,10 +71,10 @@ class SilverMerchants(_Lineage):
 
 
 class SilverTransactions(_Lineage):
-    transaction_id: T.StringType() = Field()
-    account_id: T.StringType() = Field()
-    customer_id: T.StringType() = Field()
-    merchant_id: T.StringType() = Field()
+    transaction_id: T.StringType() = Field(str_length=ID)
+    account_id: T.StringType() = Field(str_length=ID)
+    customer_id: T.StringType() = Field(str_length=ID)
+    merchant_id: T.StringType() = Field(str_length=ID)
     transaction_ts: T.TimestampType() = Field(description="UTC")
     transaction_date: T.DateType() = Field(description="UTC date of the transaction (event date)")
     amount: T.DecimalType(18, 2) = Field(gt=0, description="in `currency`, to the cent")
@@ -120,6 +122,7 @@ class FieldRule:
             "greater_than_or_equal_to": lambda: c >= stats.get("min_value"),
             "less_than": lambda: c < stats.get("max_value"),
             "less_than_or_equal_to": lambda: c <= stats.get("max_value"),
+            "str_length": lambda: F.length(c).between(stats.get("min_value") or 0, stats.get("max_value") or 2**31 - 1),
         }[self.check]()
         return c.isNotNull() & ~holds
 
@@ -134,6 +137,16 @@ def contract_rules(model: type[DataFrameModel]) -> tuple[list[str], list[str], l
         for check in col.checks
     ]
     return required, list(schema.unique or []), validity
+
+
+def max_lengths(model: type[DataFrameModel]) -> dict[str, int]:
+    """Longest value each string column of a contract accepts (its `str_length` checks)."""
+    return {
+        name: check.statistics["max_value"]
+        for name, col in model.to_schema().columns.items()
+        for check in col.checks
+        if check.name == "str_length" and check.statistics.get("max_value") is not None
+    }
 
 
 def expected_types(model: type[DataFrameModel]) -> dict[str, str]:

@@ -2,14 +2,14 @@
 
 from dagster import Definitions, in_process_executor, load_assets_from_modules
 
-from banking_lakehouse.assets import aggregates, fraud, gold, health, raw, silver, warehouse
+from banking_lakehouse.assets import aggregates, batches, fraud, gold, health, raw, silver, warehouse
 from banking_lakehouse.checks.freshness import freshness_checks_sensor, warehouse_freshness_checks
 from banking_lakehouse.jobs import daily_pipeline_job
 from banking_lakehouse.resources import build_resources
 from banking_lakehouse.schedules import daily_pipeline_schedule
 from banking_lakehouse.sensors import landing_zone_sensor
 
-ASSET_MODULES = [raw, silver, gold, aggregates, fraud, warehouse, health]
+ASSET_MODULES = [raw, silver, gold, aggregates, fraud, warehouse, batches, health]
 
 
 def build_definitions(resources: dict) -> Definitions:

@@ -75,4 +75,7 @@ RISK_RATINGS: tuple[str, ...] = ("low", "medium", "high")
 ACCOUNT_TYPES: tuple[str, ...] = ("checking", "savings", "credit_card")
 ACCOUNT_STATUSES: tuple[str, ...] = ("active", "dormant", "closed")
 
+EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
+PHONE_PATTERN = r"^\+?[0-9][0-9 ()-]{6,18}[0-9]$"
+
 OUTLIER_THRESHOLD = 1_000_000  # amounts above this are kept and flagged is_outlier

@@ -1,23 +1,16 @@
-"""Runs a day as soon as its complete delivery lands in the landing zone."""
+"""Runs a day as soon as its drop in the landing zone is marked complete (`_SUCCESS`)."""
 
-from pathlib import Path
+from dagster import RunRequest, SensorEvaluationContext, SkipReason, sensor
 
-from dagster import RunRequest, SensorEvaluationContext, sensor
-
-from banking_lakehouse.generator import RAW_FILES
 from banking_lakehouse.jobs import daily_pipeline_job
-from banking_lakehouse.resources.lake import LakeResource
+from banking_lakehouse.resources.delivery import DeliverySource
 
 
 @sensor(job=daily_pipeline_job, minimum_interval_seconds=60)
-def landing_zone_sensor(context: SensorEvaluationContext, lake: LakeResource):
-    """One run per complete drop (all four files); a re-delivered day (newer files) runs again."""
-    landing = Path(lake.landing_uri) if lake.landing_uri else None
-    if landing is None or not landing.is_dir():
+def landing_zone_sensor(context: SensorEvaluationContext, delivery: DeliverySource):
+    """One run per complete drop; a re-delivered day (a newer `_SUCCESS`) runs again."""
+    if delivery.source != "landing":
+        yield SkipReason(f"BANKING_SOURCE={delivery.source}: the landing zone is not the source")
         return
-    for directory in sorted(landing.glob("date=*")):
-        date = directory.name.removeprefix("date=")
-        if lake.landed_delivery(date, list(RAW_FILES.values())) is None:
-            continue  # still arriving
-        version = max((directory / name).stat().st_mtime_ns for name in RAW_FILES.values())
+    for date, version in delivery.complete_drops():
         yield RunRequest(run_key=f"{date}:{version}", partition_key=date)

@@ -64,3 +64,19 @@ def quarantine_error_rate() -> float:
 def landing_dir() -> Path:
     """Where source systems drop a day's files: <landing>/date=YYYY-MM-DD/ (watched by a sensor)."""
     return Path(os.getenv("BANKING_LANDING_DIR", data_dir() / "landing"))
+
+
+SOURCES = ("landing", "synthetic")
+
+
+def source() -> str:
+    """Where deliveries come from: `landing` (default: a bank's files only) or `synthetic` (the generator)."""
+    value = os.getenv("BANKING_SOURCE", "landing").strip().lower()
+    if value not in SOURCES:
+        raise ValueError(f"BANKING_SOURCE={value!r}: choose one of {', '.join(SOURCES)}")
+    return value
+
+
+def landing_encoding() -> str:
+    """Encoding of the landing zone's files (UTF-8 unless the source system says otherwise, e.g. latin-1)."""
+    return os.getenv("BANKING_LANDING_ENCODING", "utf-8")

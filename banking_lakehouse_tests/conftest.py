@@ -19,6 +19,7 @@ import pytest
 from dagster_aws.s3 import S3Resource
 
 from banking_lakehouse import settings
+from banking_lakehouse.resources.delivery import DeliverySource
 from banking_lakehouse.resources.lake import LakeIOManager, LakeResource
 from banking_lakehouse.resources.pii import PiiKeyResource
 from banking_lakehouse.resources.postgres import PostgresResource
@@ -65,9 +66,13 @@ def postgres(run_dir) -> PostgresResource:
 
 
 def make_resources(lake_uri: str, spark_resource: SparkResource, postgres: PostgresResource,
-                   s3: S3Resource | None = None, scratch: Path | None = None) -> dict:
-    lake = LakeResource(base_uri=lake_uri, s3=s3, scratch_dir=str(scratch or ""))
+                   s3: S3Resource | None = None, scratch: Path | None = None,
+                   delivery: DeliverySource | None = None) -> dict:
+    """The code location's resources over a test lake; deliveries are synthetic unless a landing zone is given."""
+    scratch = scratch or Path(lake_uri).parent / "scratch"
+    lake = LakeResource(base_uri=lake_uri, s3=s3, scratch_dir=str(scratch))
     return {
+        "delivery": delivery or DeliverySource(source="synthetic"),
         "spark": spark_resource,
         "lake": lake,
         "io_manager": LakeIOManager(lake=lake, spark=spark_resource),

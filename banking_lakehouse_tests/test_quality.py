@@ -24,7 +24,8 @@ def test_quarantine_matches_manifest_exactly(spark, tmp_path, seed, rows, day):
     silver = {}
     for entity, spec in MASTER_SPECS.items():
         fmt = "csv" if RAW_FILES[entity].endswith(".csv") else "json"
-        s, q = clean_master(read_raw(spark, tmp_path / RAW_FILES[entity], spec.columns, fmt), spec, date)
+        s, q = clean_master(read_raw(spark, tmp_path / RAW_FILES[entity], spec.columns, fmt,
+                                     work_dir=tmp_path / "parsed")[0], spec, date)
         silver[entity] = s.cache()
         reasons = Counter(r.reason for r in q.collect())
         assert reasons == Counter({c: n for c, n in manifest["master_defects"][entity].items() if c != "country_noise" and n})
@@ -32,7 +33,7 @@ def test_quarantine_matches_manifest_exactly(spark, tmp_path, seed, rows, day):
         assert s.where("country IS NULL").count() == 0 if spec.country else True
 
     s, q = clean_transactions(
-        read_raw(spark, tmp_path / "transactions.csv", TRANSACTION_COLUMNS, "csv"),
+        read_raw(spark, tmp_path / "transactions.csv", TRANSACTION_COLUMNS, "csv", work_dir=tmp_path / "parsed")[0],
         silver["customers"], silver["accounts"], silver["merchants"], date,
     )
     s = s.cache()

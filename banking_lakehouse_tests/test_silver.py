@@ -49,6 +49,10 @@ CASES = {
 }
 
 
+def read(spark, path, columns=TRANSACTION_COLUMNS, fmt="csv"):
+    return read_raw(spark, path, columns, fmt, work_dir=path.parent / "parsed")[0]
+
+
 @pytest.fixture(scope="module")
 def cleaned(spark, tmp_path_factory):
     path = tmp_path_factory.mktemp("raw") / "transactions.csv"
@@ -56,9 +60,7 @@ def cleaned(spark, tmp_path_factory):
     customers = spark.createDataFrame([("C1",)], "customer_id string")
     accounts = spark.createDataFrame([("A1",)], "account_id string")
     merchants = spark.createDataFrame([("M1",)], "merchant_id string")
-    silver, quarantine = clean_transactions(
-        read_raw(spark, path, TRANSACTION_COLUMNS, "csv"), customers, accounts, merchants, BATCH
-    )
+    silver, quarantine = clean_transactions(read(spark, path), customers, accounts, merchants, BATCH)
     return {r.source_line: r for r in silver.collect()}, {r.line_number: r for r in quarantine.collect()}
 
 
@@ -116,7 +118,7 @@ def test_master_data_first_copy_wins_and_bad_contacts_are_quarantined(spark, tmp
     ]
     path = tmp_path / "customers.csv"
     path.write_text("\n".join([",".join(spec.columns), *rows]) + "\n")
-    silver, quarantine = clean_master(read_raw(spark, path, spec.columns, "csv"), spec, BATCH)
+    silver, quarantine = clean_master(read(spark, path, spec.columns), spec, BATCH)
     kept = {r.customer_id: r for r in silver.collect()}
     assert set(kept) == {"C1"}
     assert kept["C1"].city == "Austin" and kept["C1"].country == "US" and kept["C1"].segment == "retail"
@@ -131,14 +133,15 @@ def test_master_data_first_copy_wins_and_bad_contacts_are_quarantined(spark, tmp
         ("", "file is empty"),
         (HEADER + "\n", "header but no data rows"),
         (HEADER.replace(",", ";") + "\n" + GOOD.replace(",", ";") + "\n", "wrong delimiter"),
-        ("id,amount\n1,2\n", "does not match expected"),
-        (HEADER + "\n" + GOOD + "\n" + GOOD[:20], "truncated"),
+        ("id,amount\n1,2\n", "line 1: required column 'transaction_id' missing"),
+        (HEADER + "\n" + GOOD + '\nT2,"A1,C1\n', "line 3, column 4: quoted field never closed"),
+        (HEADER + ",amount\n" + GOOD + "\n", "line 1, column 12: column 'amount' appears twice"),
     ],
 )
-def test_unusable_files_fail_with_the_file_named(spark, tmp_path, content, message):
+def test_unusable_files_fail_with_the_file_line_and_column_named(spark, tmp_path, content, message):
     path = tmp_path / "transactions.csv"
     if content is not None:
         path.write_text(content)
     with pytest.raises(RawFileError, match=message) as error:
-        read_raw(spark, path, TRANSACTION_COLUMNS, "csv")
-    assert str(path) in str(error.value)
+        read(spark, path)
+    assert str(error.value).startswith("transactions.csv: ")

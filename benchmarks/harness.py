@@ -13,6 +13,7 @@ from dagster import DagsterEventType, DagsterInstance, Definitions
 
 from banking_lakehouse import settings
 from banking_lakehouse.definitions import build_definitions
+from banking_lakehouse.resources.delivery import DeliverySource
 from banking_lakehouse.resources.lake import LakeIOManager, LakeResource
 from banking_lakehouse.resources.pii import PiiKeyResource
 from banking_lakehouse.resources.postgres import PostgresResource
@@ -31,7 +32,8 @@ def private_definitions(name: str) -> tuple[Definitions, LakeResource, PostgresR
     spark = SparkResource()
     lake = LakeResource(base_uri=str(root / "lake"))
     postgres = PostgresResource(dsn=os.getenv("BANKING_PG_DSN") or None, embedded_dir=str(root / "postgres"))
-    resources = {"spark": spark, "lake": lake, "io_manager": LakeIOManager(lake=lake, spark=spark),
+    resources = {"delivery": DeliverySource(source="synthetic"),  # benchmarks measure generated deliveries
+                 "spark": spark, "lake": lake, "io_manager": LakeIOManager(lake=lake, spark=spark),
                  "postgres": postgres, "pii": PiiKeyResource()}
     return build_definitions(resources), lake, postgres
 

@@ -106,7 +106,7 @@ CREATE TABLE IF NOT EXISTS gold.fact_transactions (
     amount_category          text        NOT NULL,
     time_of_day              text        NOT NULL,
     daily_transaction_count  integer     NOT NULL,
-    daily_cumulative_amount  numeric(18,2) NOT NULL,
+    daily_cumulative_amount  numeric(38,2) NOT NULL,
     is_card_present          boolean     NOT NULL,
     is_high_risk             boolean     NOT NULL,
     is_outlier               boolean     NOT NULL,
@@ -148,7 +148,7 @@ CREATE TABLE IF NOT EXISTS gold.daily_customer_summary (
     transaction_date     date   NOT NULL,
     customer_key         bigint NOT NULL,
     transaction_count    bigint NOT NULL,
-    total_amount_usd     numeric(18,2) NOT NULL,
+    total_amount_usd     numeric(38,2) NOT NULL,
     avg_amount_usd       numeric(18,2) NOT NULL,
     max_amount_usd       numeric(18,2) NOT NULL,
     merchant_count       bigint NOT NULL,
@@ -161,7 +161,7 @@ CREATE TABLE IF NOT EXISTS gold.merchant_daily_summary (
     transaction_date   date   NOT NULL,
     merchant_key       bigint NOT NULL,
     transaction_count  bigint NOT NULL,
-    total_amount_usd   numeric(18,2) NOT NULL,
+    total_amount_usd   numeric(38,2) NOT NULL,
     avg_amount_usd     numeric(18,2) NOT NULL,
     customer_count     bigint NOT NULL,
     PRIMARY KEY (batch_date, transaction_date, merchant_key)
@@ -206,3 +206,40 @@ CREATE TABLE IF NOT EXISTS quality.quarantine (
     PRIMARY KEY (batch_date, entity, source_file, line_number)
 );
 CREATE INDEX IF NOT EXISTS quarantine_reason ON quality.quarantine (batch_date, entity, reason);
+-- The record exactly as delivered (raw_record is its text, with invalid bytes and control characters escaped).
+ALTER TABLE quality.quarantine ADD COLUMN IF NOT EXISTS raw_bytes bytea;
+
+-- One row per delivered file of a batch: where it came from, what it was, what became of its records.
+CREATE TABLE IF NOT EXISTS quality.batches (
+    batch_date        date    NOT NULL,
+    entity            text    NOT NULL,
+    source            text    NOT NULL CHECK (source IN ('landing', 'synthetic')),
+    file_name         text    NOT NULL,
+    bytes             bigint  NOT NULL,
+    sha256            text    NOT NULL,
+    encoding          text    NOT NULL,
+    raw_records       bigint  NOT NULL,
+    blank_lines       bigint  NOT NULL,
+    silver_rows       bigint  NOT NULL,
+    quarantined_rows  bigint  NOT NULL,
+    completed_at      timestamptz NOT NULL,      -- the drop's _SUCCESS time (or when it was generated)
+    ingested_at       timestamptz NOT NULL,      -- stored in the raw zone
+    loaded_at         timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (batch_date, entity)
+);
+
+-- Sums of amounts are wider than one amount (warehouses created before this change are widened once).
+DO $$
+DECLARE
+    col record;
+BEGIN
+    FOR col IN
+        SELECT table_name, column_name FROM information_schema.columns
+        WHERE table_schema = 'gold' AND numeric_precision = 18
+          AND (table_name, column_name) IN (('fact_transactions', 'daily_cumulative_amount'),
+                                            ('daily_customer_summary', 'total_amount_usd'),
+                                            ('merchant_daily_summary', 'total_amount_usd'))
+    LOOP
+        EXECUTE format('ALTER TABLE gold.%I ALTER COLUMN %I TYPE numeric(38,2)', col.table_name, col.column_name);
+    END LOOP;
+END $$;

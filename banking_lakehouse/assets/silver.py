@@ -2,19 +2,30 @@
 
 
 import datetime as dt
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import reduce
+from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, BackfillPolicy, Output, multi_asset
-from pyspark.sql import DataFrame, functions as F
+from pyspark.sql import DataFrame, SparkSession, functions as F
 
 from banking_lakehouse.checks.factory import CheckInputs, check_specs, evaluate
 from banking_lakehouse.contracts import CONTRACTS, column_schema
-from banking_lakehouse.generator import RAW_FILES
 from banking_lakehouse.partitions import daily_partitions_def
+from banking_lakehouse.resources.delivery import raw_format
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.spark import SparkResource
 from banking_lakehouse.transforms.raw_reader import read_raw
-from banking_lakehouse.transforms.silver import MASTER_SPECS, TRANSACTION_COLUMNS, clean_master, clean_transactions
+from banking_lakehouse.transforms.silver import (
+    MASTER_SPECS,
+    TRANSACTION_COLUMNS,
+    TRANSACTION_REQUIRED,
+    clean_master,
+    clean_transactions,
+)
 
 OWNERS = ["team:data-engineering"]
 
@@ -38,19 +49,56 @@ def _union(frames: list[DataFrame]) -> DataFrame:
     return reduce(DataFrame.unionByName, frames)
 
 
-def _raw_format(entity: str) -> str:
-    return "csv" if RAW_FILES[entity].endswith(".csv") else "json"
-
-
 def _for_day(df: DataFrame, date: str) -> DataFrame:
     return df.where(F.col("batch_date") == F.lit(date).cast("date"))
 
 
-def _publish(context, entity: str, silver: DataFrame, quarantine: DataFrame, spark, lake: LakeResource):
-    by_reason = {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()}
+class RawReader:
+    """Reads the committed raw file of an entity for a day, in the delivery's declared encoding.
+
+    Parsed records live in a private work directory until the silver outputs are written; what the
+    reader noticed beyond records (blank lines, extra or missing optional columns) is kept per day.
+    """
+
+    def __init__(self, spark: SparkSession, lake: LakeResource, work_dir: Path):
+        self.spark, self.lake, self.work_dir = spark, lake, work_dir
+        self.reports: dict[str, dict] = {}
+
+    def read(self, entity: str, date: str, columns: list[str], required: list[str]) -> DataFrame:
+        delivery = self.lake.delivery(date)
+        name = delivery["entities"][entity]["file"]
+        df, report = read_raw(
+            self.spark, self.lake.local_raw_file(date, name), columns, raw_format(entity),
+            work_dir=self.work_dir / date, required=required, encoding=delivery["encoding"], name=name,
+        )
+        self.reports[date] = {
+            "raw_records": report.records,
+            "blank_lines": report.blank_lines,
+            "extra_columns": ", ".join(report.extra_columns) or "none",
+            "missing_optional_columns": ", ".join(report.missing_optional_columns) or "none",
+        }
+        return df
+
+
+@contextmanager
+def raw_reader(spark: SparkSession, lake: LakeResource) -> Iterator[RawReader]:
+    work_dir = lake.scratch / "parsed" / uuid.uuid4().hex
+    try:
+        yield RawReader(spark, lake, work_dir)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _publish(context, entity: str, silver: DataFrame, quarantine: DataFrame, spark, lake: LakeResource, reader: RawReader):
+    counts = quarantine.groupBy("batch_date", "reason").count().collect()
+    for date in context.partition_keys:  # per day, so a range run records each day's own numbers
+        context.add_asset_metadata(reader.reports[date], asset_key=["silver", entity], partition_key=date)
+        # Numeric per-reason counts, so the UI plots each reason across partitions.
+        by_reason = {r["reason"]: r["count"] for r in counts if r["batch_date"].isoformat() == date}
+        context.add_asset_metadata({f"quarantined_{k}": v for k, v in sorted(by_reason.items())},
+                                   asset_key=["quarantine", entity], partition_key=date)
     yield Output(silver, output_name="silver")
-    # Numeric per-reason counts, so the UI plots each reason across partitions.
-    yield Output(quarantine, output_name="quarantine", metadata={f"quarantined_{k}": v for k, v in sorted(by_reason.items())})
+    yield Output(quarantine, output_name="quarantine")
     spark.catalog.clearCache()  # the cached classification (transforms.silver._split) is written out
     yield from evaluate(f"silver/{entity}", CheckInputs(list(context.partition_keys), lake, spark))
 
@@ -69,12 +117,13 @@ def build_master_asset(entity: str):
     )
     def _asset(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource):
         session = spark.get_session()
-        cleaned = [
-            clean_master(read_raw(session, lake.local_raw_file(d, RAW_FILES[entity]), spec.columns, _raw_format(entity)),
-                         spec, dt.date.fromisoformat(d))
-            for d in context.partition_keys
-        ]
-        yield from _publish(context, entity, _union([s for s, _ in cleaned]), _union([q for _, q in cleaned]), session, lake)
+        with raw_reader(session, lake) as reader:
+            cleaned = [
+                clean_master(reader.read(entity, d, spec.columns, spec.required), spec, dt.date.fromisoformat(d))
+                for d in context.partition_keys
+            ]
+            yield from _publish(context, entity, _union([s for s, _ in cleaned]), _union([q for _, q in cleaned]),
+                                session, lake, reader)
 
     return _asset
 
@@ -95,14 +144,16 @@ def silver_transactions(
 ):
     """Amounts, timestamps and codes normalised; orphans kept and flagged against the day's master data."""
     session = spark.get_session()
-    cleaned = [
-        clean_transactions(
-            read_raw(session, lake.local_raw_file(d, RAW_FILES["transactions"]), TRANSACTION_COLUMNS, "csv"),
-            _for_day(customers, d), _for_day(accounts, d), _for_day(merchants, d), dt.date.fromisoformat(d),
-        )
-        for d in context.partition_keys
-    ]
-    yield from _publish(context, "transactions", _union([s for s, _ in cleaned]), _union([q for _, q in cleaned]), session, lake)
+    with raw_reader(session, lake) as reader:
+        cleaned = [
+            clean_transactions(
+                reader.read("transactions", d, TRANSACTION_COLUMNS, TRANSACTION_REQUIRED),
+                _for_day(customers, d), _for_day(accounts, d), _for_day(merchants, d), dt.date.fromisoformat(d),
+            )
+            for d in context.partition_keys
+        ]
+        yield from _publish(context, "transactions", _union([s for s, _ in cleaned]), _union([q for _, q in cleaned]),
+                            session, lake, reader)
 
 
 silver_master_assets = [build_master_asset(e) for e in MASTER_SPECS]

@@ -19,7 +19,6 @@ from pyspark.sql import SparkSession, functions as F
 from banking_lakehouse import settings
 from banking_lakehouse.checks.rules import Rule, rules_for
 from banking_lakehouse.contracts import CONTRACTS, contract_rules, expected_types
-from banking_lakehouse.generator import RAW_FILES
 from banking_lakehouse.resources.lake import LakeResource, markdown_table
 from banking_lakehouse.resources.postgres import PostgresResource
 
@@ -40,7 +39,7 @@ class CheckInputs:
     def raw_rows(self, entity: str) -> int:
         """Delivered rows of the run's batches, counted once per evaluation for every rule that needs them."""
         if entity not in self._raw_rows:
-            self._raw_rows[entity] = sum(self.lake.raw_rows(d, RAW_FILES[entity]) for d in self.dates)
+            self._raw_rows[entity] = sum(self.lake.raw_rows(d, entity) for d in self.dates)
         return self._raw_rows[entity]
 
     @cached_property

@@ -8,6 +8,7 @@ from dagster import EnvVar
 from dagster_aws.s3 import S3Resource
 
 from banking_lakehouse import settings
+from banking_lakehouse.resources.delivery import DeliverySource
 from banking_lakehouse.resources.lake import LakeIOManager, LakeResource
 from banking_lakehouse.resources.pii import PiiKeyResource
 from banking_lakehouse.resources.postgres import PostgresResource
@@ -45,7 +46,6 @@ def build_resources() -> dict[str, object]:
     lake = LakeResource(
         base_uri=settings.lake_uri(),
         s3=s3,
-        landing_uri=str(settings.landing_dir()),
         scratch_dir=str(settings.data_dir() / "scratch"),
         spark_s3a=settings.spark_has_s3a(),
     )
@@ -53,7 +53,11 @@ def build_resources() -> dict[str, object]:
         PostgresResource(dsn=EnvVar("BANKING_PG_DSN")) if settings.pg_dsn_configured() else PostgresResource()
     )
     pii = PiiKeyResource(key=EnvVar("BANKING_PII_KEY")) if settings.pii_key_configured() else PiiKeyResource()
+    delivery = DeliverySource(
+        source=settings.source(), landing_uri=str(settings.landing_dir()), encoding=settings.landing_encoding()
+    )
     return {
+        "delivery": delivery,
         "spark": spark,
         "lake": lake,
         "io_manager": LakeIOManager(lake=lake, spark=spark),

@@ -38,13 +38,16 @@ def embedded_server_uri(data_dir: Path) -> str:
         return _embedded_uris[key]
 
 
-def _naive_utc(table: pa.Table) -> pa.Table:
-    """COPY is fastest with timestamps written as naive UTC (the session runs in UTC)."""
-    fields = [
-        pa.field(f.name, pa.timestamp(f.type.unit)) if pa.types.is_timestamp(f.type) and f.type.tz else f
-        for f in table.schema
-    ]
-    return table.cast(pa.schema(fields))
+def _copyable(table: pa.Table) -> pa.Table:
+    """COPY's CSV text of every column: timestamps as naive UTC (the session runs in UTC, and COPY is
+    fastest so), bytes as bytea hex (`\\x…`), so any delivered byte can be loaded."""
+    for i, f in enumerate(table.schema):
+        if pa.types.is_timestamp(f.type) and f.type.tz:
+            table = table.set_column(i, f.name, table.column(i).cast(pa.timestamp(f.type.unit)))
+        elif pa.types.is_binary(f.type):
+            hexed = [None if b is None else "\\x" + b.hex() for b in table.column(i).to_pylist()]
+            table = table.set_column(i, f.name, pa.array(hexed, pa.string()))
+    return table
 
 
 def _qualified(table: str) -> sql.Composed:
@@ -87,7 +90,7 @@ class PostgresResource(ConfigurableResource):
 
     @staticmethod
     def _copy(conn: psycopg.Connection, target: sql.Composable, table: pa.Table) -> None:
-        table = _naive_utc(table)
+        table = _copyable(table)
         columns = sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names)
         statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(target, columns)
         options = pacsv.WriteOptions(include_header=False)

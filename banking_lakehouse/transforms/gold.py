@@ -12,6 +12,7 @@ from pyspark.sql import Column, DataFrame, Window, functions as F
 from banking_lakehouse import reference as ref
 
 UNKNOWN_KEY = -1
+TOTAL_TYPE = "decimal(38,2)"  # sums of decimal(18,2) amounts: room for any day's total
 TRANSACTION_TYPE_KEYS = {name: i + 1 for i, name in enumerate(ref.TRANSACTION_TYPES)}
 
 
@@ -104,7 +105,7 @@ def fact_transactions(transactions: DataFrame, customers: DataFrame, merchants: 
             amount_category(F.col("amount_usd")).alias("amount_category"),
             time_of_day(hour).alias("time_of_day"),
             F.row_number().over(day).cast("int").alias("daily_transaction_count"),
-            F.sum("amount_usd").over(day).cast("decimal(18,2)").alias("daily_cumulative_amount"),
+            F.sum("amount_usd").over(day).cast(TOTAL_TYPE).alias("daily_cumulative_amount"),
             "is_card_present",
             F.coalesce(F.col("_merchant_risk") == "high", F.lit(False)).alias("is_high_risk"),
             "is_outlier",
@@ -121,7 +122,7 @@ def fact_transactions(transactions: DataFrame, customers: DataFrame, merchants: 
 def daily_customer_summary(fact: DataFrame) -> DataFrame:
     return fact.groupBy("batch_date", "transaction_date", "customer_key").agg(
         F.count("*").alias("transaction_count"),
-        F.sum("amount_usd").cast("decimal(18,2)").alias("total_amount_usd"),
+        F.sum("amount_usd").cast(TOTAL_TYPE).alias("total_amount_usd"),
         F.avg("amount_usd").cast("decimal(18,2)").alias("avg_amount_usd"),
         F.max("amount_usd").cast("decimal(18,2)").alias("max_amount_usd"),
         F.countDistinct("merchant_key").alias("merchant_count"),
@@ -133,7 +134,7 @@ def daily_customer_summary(fact: DataFrame) -> DataFrame:
 def merchant_daily_summary(fact: DataFrame) -> DataFrame:
     return fact.groupBy("batch_date", "transaction_date", "merchant_key").agg(
         F.count("*").alias("transaction_count"),
-        F.sum("amount_usd").cast("decimal(18,2)").alias("total_amount_usd"),
+        F.sum("amount_usd").cast(TOTAL_TYPE).alias("total_amount_usd"),
         F.avg("amount_usd").cast("decimal(18,2)").alias("avg_amount_usd"),
         F.countDistinct("customer_key").alias("customer_count"),
     )

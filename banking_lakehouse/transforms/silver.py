@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pyspark.sql import Column, DataFrame, Window, functions as F
 
 from banking_lakehouse import reference as ref
+from banking_lakehouse.contracts import CONTRACTS, max_lengths
+from banking_lakehouse.reference import EMAIL_PATTERN, PHONE_PATTERN
 
-EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
-PHONE_PATTERN = r"^\+?[0-9][0-9 ()-]{6,18}[0-9]$"
 AMOUNT_PATTERN = r"^-?\$?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]{1,2})?$"
-QUARANTINE_COLUMNS = ["entity", "reason", "raw_record", "source_file", "line_number", "batch_date"]
+AMOUNT_TYPE = "decimal(18,2)"
+RATE_TYPE = "decimal(12,6)"
 
 
 def _literal_map(mapping: dict) -> Column:
@@ -28,11 +29,18 @@ def normalized_country(column: str) -> Column:
 
 
 def first_failing(rules: list[tuple[str, Column]]) -> Column:
-    """The first rule (in precedence order) whose condition holds, else null."""
+    """The reason the reader found (encoding, control characters, malformed record), else the first
+    rule (in precedence order) whose condition holds, else null."""
     reason = F.lit(None).cast("string")
     for code, failed in reversed(rules):
         reason = F.when(failed, F.lit(code)).otherwise(reason)
-    return reason
+    return F.coalesce(F.col("_parse_reason"), reason)
+
+
+def too_long(entity: str, columns: list[str]) -> tuple[str, Column]:
+    """`field_too_long`: a delivered field over the length its contract allows."""
+    limits = {c: n for c, n in max_lengths(CONTRACTS[entity]).items() if c in columns}
+    return "field_too_long", F.greatest(F.lit(False), *[F.length(c) > n for c, n in limits.items()])
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,7 @@ def _split(classified: DataFrame, entity: str, silver_columns: list[Column], bat
         F.lit(entity).alias("entity"),
         "reason",
         F.col("_raw").alias("raw_record"),
+        F.col("_raw_bytes").alias("raw_bytes"),
         F.col("_file").alias("source_file"),
         F.col("_line").alias("line_number"),
         batch.alias("batch_date"),
@@ -105,7 +114,7 @@ def clean_master(raw: DataFrame, spec: MasterSpec, batch_date: dt.date) -> tuple
         typed[spec.country] = normalized_country(spec.country)
     occurrence = F.row_number().over(Window.partitionBy(spec.id_column).orderBy("_line"))
     rules = [
-        ("malformed_record", F.col("_malformed")),
+        too_long(spec.entity, spec.columns),
         ("missing_required", F.greatest(*[F.col(c).isNull() for c in spec.required], F.lit(False))),
         ("duplicate_id", F.col("_occurrence") > 1),
     ]
@@ -128,10 +137,17 @@ TRANSACTION_REQUIRED = ["transaction_id", "account_id", "customer_id", "merchant
 
 
 def parse_amount(column: str) -> Column:
-    """`$1,234.50`, ` 1234.5 ` -> 1234.50 as decimal(18,2); anything else -> null (never rounded)."""
+    """`$1,234.50`, ` 1234.5 ` -> 1234.50 as decimal(18,2); anything else, or more than 16 integer
+    digits -> null. Text to decimal directly: never through a double, never rounded."""
     text = F.trim(F.col(column))
     digits = F.regexp_replace(text, r"[$,]", "")
-    return F.when(text.rlike(AMOUNT_PATTERN), digits.try_cast("decimal(18,2)"))
+    return F.when(text.rlike(AMOUNT_PATTERN), digits.try_cast(AMOUNT_TYPE))
+
+
+def usd_rate(currency: Column) -> Column:
+    """USD per unit of the currency, as an exact decimal (null for an unknown code)."""
+    return F.create_map(*[x for code, rate in ref.USD_RATES.items()
+                          for x in (F.lit(code), F.lit(str(rate)).cast(RATE_TYPE))])[currency]
 
 
 def parse_timestamp(column: str) -> Column:
@@ -165,15 +181,17 @@ def clean_transactions(
     }
     lowered = {c: F.lower(F.trim(F.col(c))) for c in categorical}
     # Exact copies share their id, so both windows are partitioned by id: one shuffle for both.
-    exact_copy = F.row_number().over(Window.partitionBy("transaction_id", "_raw").orderBy("_line"))
+    exact_copy = F.row_number().over(Window.partitionBy("transaction_id", "_raw_bytes").orderBy("_line"))
     # A second, identical delivery is not a conflict: an id's versions are its first copies.
     copies_of_id = F.sum((F.col("_exact_copy") == 1).cast("long")).over(Window.partitionBy("transaction_id"))
+    rate = usd_rate(currency)
+    amount_usd = F.round(amount * rate, 2).try_cast(AMOUNT_TYPE)  # exact; null when beyond decimal(18,2)
     rules = [
-        ("malformed_record", F.col("_malformed")),
+        too_long("transactions", TRANSACTION_COLUMNS),
         ("exact_duplicate", F.col("_exact_copy") > 1),
         ("missing_required", F.greatest(*[F.col(c).isNull() for c in TRANSACTION_REQUIRED])),
         ("conflicting_duplicate", F.col("_copies_of_id") > 1),
-        ("invalid_amount", amount.isNull()),
+        ("invalid_amount", amount.isNull() | (currency.isin(*ref.USD_RATES) & amount_usd.isNull())),
         ("non_positive_amount", amount <= 0),
         ("invalid_timestamp", ts.isNull()),
         ("invalid_currency", ~currency.isin(*ref.USD_RATES)),
@@ -188,18 +206,17 @@ def clean_transactions(
     )
 
     known = lambda df, col, flag: df.select(F.col(col), F.lit(True).alias(flag))  # noqa: E731
-    rate = _literal_map(ref.USD_RATES)[currency]
     silver_columns = [
         "transaction_id", "account_id", "customer_id", "merchant_id",
         ts.alias("transaction_ts"),
         F.to_date(ts).alias("transaction_date"),
         amount.alias("amount"),
         currency.alias("currency"),
-        F.round(amount * rate, 2).cast("decimal(18,2)").alias("amount_usd"),
+        amount_usd.alias("amount_usd"),
         *[lowered[c].alias(c) for c in categorical],
         country.alias("country"),
         lowered["channel"].isin(*ref.CARD_PRESENT_CHANNELS).alias("is_card_present"),
-        (amount * rate > ref.OUTLIER_THRESHOLD).alias("is_outlier"),
+        (amount_usd > ref.OUTLIER_THRESHOLD).alias("is_outlier"),
         (F.to_date(ts) < F.lit(batch_date)).alias("is_late_arrival"),
     ]
     silver, quarantine = _split(classified, "transactions", silver_columns, batch_date)

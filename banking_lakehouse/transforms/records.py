@@ -1,0 +1,277 @@
+"""Delivered files -> records, exactly as delivered: the byte-level half of reading a delivery (no Spark).
+
+A record is what RFC 4180 calls one: a CSV line ends at CRLF, LF or a lone CR outside double quotes,
+so quoted commas, doubled quotes and quoted newlines stay inside one record; a JSON-lines record
+ends at any line ending. Each record keeps its exact bytes and the physical line it starts on.
+Per record, problems become a quarantine reason instead of an error:
+
+- `invalid_encoding`: bytes that are not valid in the declared encoding (the bytes are kept; the
+  text form shows them as `\\xNN`), never U+FFFD;
+- `invalid_character`: NUL and other control characters (tab and the line endings inside quoted
+  fields are data);
+- `malformed_record`: a record that cannot be split into the header's fields (or is not a JSON object).
+
+A file that cannot be read at all (empty, no usable header, a quote never closed, a broken gzip
+stream) raises RawFileError naming the file, line and column, before anything is written.
+Files are read in chunks, so memory is bounded by the chunk size, not the file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import json
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+CHUNK_BYTES = 32 << 20
+BOM = b"\xef\xbb\xbf"
+LF, CR, QUOTE = 10, 13, 34
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Lineage columns of a parsed file, ahead of the entity's own (string) fields.
+RECORD_SCHEMA = [
+    pa.field("_line", pa.int32()),
+    pa.field("_raw", pa.string()),
+    pa.field("_raw_bytes", pa.binary()),
+    pa.field("_parse_reason", pa.string()),
+]
+
+
+class RawFileError(ValueError):
+    """A delivered file that cannot be processed at all: the run fails, naming file, line and column."""
+
+
+@dataclass
+class FileReport:
+    """What reading a file found beyond its records: numbers and names a person reads in the UI."""
+
+    records: int = 0
+    blank_lines: int = 0
+    extra_columns: list[str] = field(default_factory=list)
+    missing_optional_columns: list[str] = field(default_factory=list)
+
+
+def open_delivered(path: Path) -> io.BufferedIOBase:
+    """The file's bytes, gunzipped when its name ends in .gz."""
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
+
+
+def split_records(stream: io.BufferedIOBase, name: str, quoted: bool, chunk_bytes: int = CHUNK_BYTES
+                  ) -> Iterator[list[tuple[int, bytes]]]:
+    """Yields lists of (start line, record bytes without its line ending); a blank line is an empty record.
+
+    `quoted`: double quotes protect line endings (CSV); JSON lines never hold a raw line ending.
+    The first record keeps a UTF-8 byte-order mark; callers drop it.
+    """
+    carry, line = b"", 1  # carry always starts at a record start, on physical line `line`
+    while True:
+        try:
+            chunk = stream.read(chunk_bytes)
+        except (EOFError, OSError, zlib.error) as error:
+            raise RawFileError(f"{name}: cannot be read after line {line}: {error} (truncated or corrupt file?)") from None
+        final = not chunk
+        buf = carry + chunk
+        records, consumed, lines_done = _records_in(buf, line, quoted, final, name)
+        carry, line = buf[consumed:], line + lines_done
+        if records:
+            yield records
+        if final:
+            return
+
+
+def _records_in(buf: bytes, line: int, quoted: bool, final: bool, name: str) -> tuple[list[tuple[int, bytes]], int, int]:
+    """The complete records of buf: (records, bytes consumed, physical lines consumed)."""
+    arr = np.frombuffer(buf, np.uint8)
+    lf = np.flatnonzero(arr == LF)
+    cr = np.flatnonzero(arr == CR)
+    if not final and len(arr) and arr[-1] == CR:
+        cr = cr[:-1]  # a CR at the chunk's end may be half of a CRLF: decided with the next chunk
+    crlf = cr[cr + 1 < len(arr)]
+    crlf = crlf[arr[crlf + 1] == LF]
+    ends = np.union1d(np.setdiff1d(lf, crlf + 1), cr)  # where each physical line ending starts
+    widths = np.where(np.isin(ends, crlf), 2, 1)
+    quotes = np.flatnonzero(arr == QUOTE) if quoted else np.empty(0, np.int64)
+    idx = np.flatnonzero(np.searchsorted(quotes, ends) % 2 == 0)  # even quotes before: not inside a field
+    starts = np.concatenate(([0], ends[idx] + widths[idx]))
+    start_lines = line + np.concatenate(([0], idx + 1))
+    records = [(int(start_lines[k]), buf[starts[k]:ends[i]]) for k, i in enumerate(idx)]
+    consumed = int(starts[-1])
+    lines_done = int(idx[-1] + 1) if len(idx) else 0
+    if final and consumed < len(buf):  # the last record may lack a line ending (RFC 4180 allows it)
+        open_quotes = quotes[quotes >= consumed]
+        if len(open_quotes) % 2:
+            opened = int(open_quotes[-1])
+            inside = np.flatnonzero((ends >= consumed) & (ends < opened))
+            line_start = int(ends[inside[-1]] + widths[inside[-1]]) if len(inside) else consumed
+            raise RawFileError(
+                f"{name}: line {int(start_lines[-1]) + len(inside)}, column {opened - line_start + 1}: "
+                "quoted field never closed (truncated file or a stray quote)"
+            )
+        records.append((int(start_lines[-1]), buf[consumed:]))
+        consumed = len(buf)
+    return records, consumed, lines_done
+
+
+def _text(data: bytes, encoding: str) -> tuple[str, str | None]:
+    """(text, reason): invalid bytes and control characters become visible escapes, never U+FFFD."""
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        return _escaped(data.decode(encoding, errors="backslashreplace")), "invalid_encoding"
+    if CONTROL.search(text):
+        return _escaped(text), "invalid_character"
+    return text, None
+
+
+def _escaped(text: str) -> str:
+    return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _column_name(name: str) -> str:
+    return name.strip().lower()
+
+
+class _CsvFields:
+    """Maps a CSV header to the contract's columns by name, in any order."""
+
+    def __init__(self, header: bytes, name: str, columns: list[str], required: list[str], encoding: str):
+        try:
+            names = next(csv.reader([header.decode(encoding)], strict=True), [])
+        except (UnicodeDecodeError, csv.Error) as error:
+            raise RawFileError(f"{name}: line 1: header cannot be read: {error}") from None
+        names = [_column_name(n) for n in names]
+        for position, column in enumerate(names, start=1):
+            if not column:
+                raise RawFileError(f"{name}: line 1, column {position}: empty column name in the header")
+            if names.index(column) != position - 1:
+                raise RawFileError(f"{name}: line 1, column {position}: column '{column}' appears twice in the header")
+        missing = [c for c in required if c not in names]
+        if missing:
+            hint = " (wrong delimiter?)" if len(names) == 1 and len(columns) > 1 else ""
+            raise RawFileError(
+                f"{name}: line 1: required column '{missing[0]}' missing from the header {names}{hint}"
+            )
+        self.width = len(names)
+        self.positions = [names.index(c) if c in names else None for c in columns]
+        self.report_extra = [n for n in names if n not in columns]
+        self.report_missing = [c for c in columns if c not in names]
+
+    def split(self, text: str) -> list[str | None] | None:
+        """The record's values in contract order, or None when it does not have the header's fields."""
+        if '"' in text:
+            try:
+                values = next(csv.reader([text], strict=True), [])
+            except csv.Error:
+                return None
+        else:
+            values = text.split(",")
+        if len(values) != self.width:
+            return None
+        return [values[p] if p is not None else None for p in self.positions]
+
+
+def _json_fields(text: str, columns: list[str], extra: set[str]) -> tuple[list[str | None] | None, str | None]:
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return None, "malformed_record"
+    if not isinstance(obj, dict):
+        return None, "malformed_record"
+    obj = {_column_name(k): v for k, v in obj.items()}
+    extra.update(k for k in obj if k not in columns)
+    values = [v if v is None or isinstance(v, str) else json.dumps(v) for v in (obj.get(c) for c in columns)]
+    if any(v is not None and CONTROL.search(v) for v in values):  # \u0000 escapes decode to control characters
+        return None, "invalid_character"
+    return values, None
+
+
+def parse_file(path: Path, name: str, fmt: str, columns: list[str], required: list[str], encoding: str,
+               out: Path) -> FileReport:
+    """Reads a delivered CSV or JSON-lines file into a Parquet file of records at `out`.
+
+    Columns: `_line` (physical line where the record starts), `_raw` (the record as text),
+    `_raw_bytes` (exactly as delivered), `_parse_reason` (null, or the quarantine reason found here)
+    and every contract column as a string (null where the file has no such column).
+    """
+    if not path.is_file():
+        raise RawFileError(f"{name}: file is missing")
+    report = FileReport()
+    schema = pa.schema([*RECORD_SCHEMA, *[pa.field(c, pa.string()) for c in columns]])
+    fields: _CsvFields | None = None
+    extra: set[str] = set()
+    strip_bom = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+    with open_delivered(path) as stream, pq.ParquetWriter(out, schema) as writer:
+        first = True
+        for batch in split_records(stream, name, quoted=fmt == "csv"):
+            if first and strip_bom and batch[0][1].startswith(BOM):
+                batch[0] = (batch[0][0], batch[0][1][len(BOM):])
+            if first and fmt == "csv":
+                if not batch[0][1].strip():
+                    raise RawFileError(f"{name}: line 1: the header is blank")
+                fields = _CsvFields(batch[0][1], name, columns, required, encoding)
+                batch = batch[1:]
+            first = False
+            records = [r for r in batch if r[1]]
+            report.blank_lines += len(batch) - len(records)
+            report.records += len(records)
+            if records:
+                writer.write_table(_batch_table(records, columns, encoding, fields, extra, schema))
+        if first:
+            raise RawFileError(f"{name}: file is empty")
+    if fmt == "csv" and report.records == 0:
+        raise RawFileError(f"{name}: file has a header but no data rows")
+    if fields:
+        report.extra_columns, report.missing_optional_columns = fields.report_extra, fields.report_missing
+    else:
+        report.extra_columns = sorted(extra)
+    return report
+
+
+def _batch_table(batch: list[tuple[int, bytes]], columns: list[str], encoding: str,
+                 fields: _CsvFields | None, extra: set[str], schema: pa.Schema) -> pa.Table:
+    empty = [None] * len(columns)
+    lines, raws, reasons, rows = [], [], [], []
+    for line, data in batch:
+        text, reason = _text(data, encoding)
+        values = None
+        if reason is None:
+            if fields is not None:
+                values = fields.split(text)
+                reason = None if values is not None else "malformed_record"
+            else:
+                values, reason = _json_fields(text, columns, extra)
+        lines.append(line)
+        raws.append(text)
+        reasons.append(reason)
+        rows.append(values if reason is None else empty)
+    by_column = list(zip(*rows)) if rows else [[] for _ in columns]
+    arrays = [
+        pa.array(lines, pa.int32()),
+        pa.array(raws, pa.string()),
+        pa.array([data for _, data in batch], pa.binary()),
+        pa.array(reasons, pa.string()),
+        *[pa.array(list(values), pa.string()) for values in by_column],
+    ]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def count_records(path: Path, name: str, fmt: str) -> FileReport:
+    """Records and blank lines of a delivered file, split as the parser splits it (no decoding)."""
+    report = FileReport()
+    with open_delivered(path) as stream:
+        for batch in split_records(stream, name, quoted=fmt == "csv"):
+            blank = sum(1 for _, data in batch if not data)
+            report.blank_lines += blank
+            report.records += len(batch) - blank
+    if fmt == "csv":
+        report.records = max(report.records - 1, 0)  # the header
+    return report
