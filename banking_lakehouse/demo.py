@@ -19,7 +19,6 @@ warnings.filterwarnings("ignore", category=PreviewWarning)
 
 from banking_lakehouse import settings
 from banking_lakehouse.definitions import defs
-from banking_lakehouse.generator import RAW_FILES
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.postgres import PostgresResource
 
@@ -31,7 +30,7 @@ def _summary(date: str, lake: LakeResource, postgres: PostgresResource, seconds:
              "customer_summary_rows", "merchant_summary_rows", "fraud_rows"]
     pg = dict(zip(names, totals))
     lines = [f"banking_lakehouse demo — batch {date} ({seconds:.1f} s)", "", "rows per layer (transactions):"]
-    raw_rows = lake.raw_rows(date, RAW_FILES["transactions"])
+    raw_rows = lake.raw_rows(date, "transactions")
     for label, key in (("silver", ["silver", "transactions"]), ("quarantine", ["quarantine", "transactions"]),
                        ("gold (lake)", ["gold", "fact_transactions"])):
         lines.append(f"  {label:<22}{lake.partition_stats(key, date)['rows']:>10,}")

@@ -145,3 +145,16 @@ def test_unusable_files_fail_with_the_file_line_and_column_named(spark, tmp_path
     with pytest.raises(RawFileError, match=message) as error:
         read(spark, path)
     assert str(error.value).startswith("transactions.csv: ")
+
+
+def test_a_declared_encoding_decodes_instead_of_quarantining(spark, tmp_path):
+    spec = MASTER_SPECS["customers"]
+    row = "C7,J\xfcrgen,M\xfcller,jm@mail.de,+49 30 1234567,Stra\xdfe 1,Berlin,DE,retail,low,2020-01-01"
+    path = tmp_path / "customers.csv"
+    path.write_bytes(("\r\n".join([",".join(spec.columns), row]) + "\r\n").encode("latin-1"))
+    as_utf8 = read(spark, path, spec.columns)
+    assert [(r._line, r._parse_reason) for r in as_utf8.collect()] == [(2, "invalid_encoding")]
+    latin, _ = read_raw(spark, path, spec.columns, "csv", work_dir=tmp_path / "latin", encoding="latin-1")
+    silver, quarantine = clean_master(latin, spec, BATCH)
+    assert quarantine.count() == 0
+    assert [(r.last_name, r.address) for r in silver.collect()] == [("Müller", "Straße 1")]
