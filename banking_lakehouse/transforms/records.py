@@ -23,6 +23,7 @@ import csv
 import gzip
 import io
 import json
+import operator
 import re
 import zlib
 from collections.abc import Iterator
@@ -161,25 +162,31 @@ class _CsvFields:
                 f"{name}: line 1: required column '{missing[0]}' missing from the header {names}{hint}"
             )
         self.width = len(names)
-        self.positions = [names.index(c) if c in names else None for c in columns]
+        # Contract order from the header's: a column the file lacks reads the None appended to each record.
+        picked = [names.index(c) if c in names else len(names) for c in columns]
+        self.pick = operator.itemgetter(*picked) if len(picked) > 1 else (lambda values: (values[picked[0]],))
         self.report_extra = [n for n in names if n not in columns]
         self.report_missing = [c for c in columns if c not in names]
 
-    def split(self, text: str) -> list[str | None] | None:
+    def split(self, text: str) -> tuple[str | None, ...] | None:
         """The record's values in contract order, or None when it does not have the header's fields."""
-        if '"' in text:
+        if '"' not in text:
+            values = text.split(",")
+        elif text[0] == '"' == text[-1] and text.count('"') == 2 * self.width:
+            values = text[1:-1].split('","')  # every field quoted, none holding a quote: no parser needed
+        else:
             try:
                 values = next(csv.reader([text], strict=True), [])
             except csv.Error:
                 return None
-        else:
-            values = text.split(",")
         if len(values) != self.width:
             return None
-        return [values[p] if p is not None else None for p in self.positions]
+        values.append(None)
+        return self.pick(values)
 
 
 def _json_fields(text: str, columns: list[str], extra: set[str]) -> tuple[list[str | None] | None, str | None]:
+    """(values in contract order, None) of a JSON-lines record, or (None, its quarantine reason)."""
     try:
         obj = json.loads(text)
     except ValueError:
@@ -236,30 +243,45 @@ def parse_file(path: Path, name: str, fmt: str, columns: list[str], required: li
     return report
 
 
+def _decoded(records: list[bytes], encoding: str) -> tuple[list[str], list[str | None]]:
+    """Texts and reasons of a batch of records: one pass for the usual clean batch, per record otherwise."""
+    try:
+        texts = [data.decode(encoding) for data in records]
+    except UnicodeDecodeError:
+        pairs = [_text(data, encoding) for data in records]
+        return [t for t, _ in pairs], [r for _, r in pairs]
+    reasons: list[str | None] = [None] * len(texts)
+    if CONTROL.search("\n".join(texts)):
+        for i, text in enumerate(texts):
+            if CONTROL.search(text):
+                texts[i], reasons[i] = _escaped(text), "invalid_character"
+    return texts, reasons
+
+
 def _batch_table(batch: list[tuple[int, bytes]], columns: list[str], encoding: str,
                  fields: _CsvFields | None, extra: set[str], schema: pa.Schema) -> pa.Table:
-    empty = [None] * len(columns)
-    lines, raws, reasons, rows = [], [], [], []
-    for line, data in batch:
-        text, reason = _text(data, encoding)
-        values = None
-        if reason is None:
-            if fields is not None:
-                values = fields.split(text)
-                reason = None if values is not None else "malformed_record"
-            else:
-                values, reason = _json_fields(text, columns, extra)
-        lines.append(line)
-        raws.append(text)
-        reasons.append(reason)
-        rows.append(values if reason is None else empty)
+    records = [data for _, data in batch]
+    texts, reasons = _decoded(records, encoding)
+    if fields is not None:
+        rows = [fields.split(t) if r is None else None for t, r in zip(texts, reasons)]
+        for i in [i for i, row in enumerate(rows) if row is None]:
+            reasons[i] = reasons[i] or "malformed_record"
+    else:
+        rows = []
+        for i, text in enumerate(texts):
+            values = None
+            if reasons[i] is None:
+                values, reasons[i] = _json_fields(text, columns, extra)
+            rows.append(values)
+    empty = (None,) * len(columns)
+    rows = [row if row is not None else empty for row in rows]
     by_column = list(zip(*rows)) if rows else [[] for _ in columns]
     arrays = [
-        pa.array(lines, pa.int32()),
-        pa.array(raws, pa.string()),
-        pa.array([data for _, data in batch], pa.binary()),
+        pa.array([line for line, _ in batch], pa.int32()),
+        pa.array(texts, pa.string()),
+        pa.array(records, pa.binary()),
         pa.array(reasons, pa.string()),
-        *[pa.array(list(values), pa.string()) for values in by_column],
+        *[pa.array(values, pa.string()) for values in by_column],
     ]
     return pa.Table.from_arrays(arrays, schema=schema)
 
