@@ -1,11 +1,17 @@
 """The S3 lake against a real S3-protocol server: refusals are clear and nothing half-written is ever visible."""
 
 import datetime as dt
+import json
+import socket
+import subprocess
+import sys
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
-from banking_lakehouse.resources.lake import LakeResource
+from banking_lakehouse.resources.lake import COMMIT_FILE, STAGING, LakeResource
 from banking_lakehouse.resources.storage import LakeStorageError
 from banking_lakehouse_tests.conftest import s3_resource
 
@@ -73,3 +79,30 @@ def test_wrong_credentials_fail_clearly_and_leave_no_partial_partition(spark, la
         intruder.publish(_batch(spark, 10), KEY, [DAY])
     assert _objects(s3_server, request.node.name) == before
     assert lake.partition_stats(KEY, DAY)["rows"] == lake.read_arrow(KEY, DAY).num_rows == 100
+
+
+@pytest.mark.parametrize("manifest_replaced", [False, True])
+def test_an_interrupted_commit_is_undone_or_completed_at_the_next_access(spark, lake, s3_server, request,
+                                                                         manifest_replaced):
+    """A process killed after uploading a new version's files (before, or after, the manifest PUT)."""
+    lake.publish(_batch(spark, 100), KEY, [DAY])
+    old = lake.partition_manifest(KEY, DAY)
+    live = lake.partition_path(KEY, DAY)
+    new_files = ["part-crashed.snappy.parquet"]
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    area = lake.storage.path(STAGING, "crashed")
+    lake.storage.write_bytes(f"{area}/_owner.json", json.dumps({"pid": dead.pid, "host": socket.gethostname()}).encode())
+    lake.storage.write_bytes(f"{area}/_journal-x.json", json.dumps({"live": live, "files": new_files}).encode())
+    pq.write_table(pa.table({"id": list(range(7))}), f"{live}/{new_files[0]}", filesystem=lake.storage.fs)
+    if manifest_replaced:
+        lake.storage.write_bytes(f"{live}/{COMMIT_FILE}", json.dumps(
+            {"version": "crashed", "files": new_files, "rows": 7, "bytes": 1}).encode())
+
+    reopened = LakeResource(base_uri=lake.base_uri, s3=lake.s3, scratch_dir=lake.scratch_dir)
+    expected = (new_files, 7) if manifest_replaced else (old["files"], 100)
+    assert reopened.read_arrow(KEY, DAY).num_rows == expected[1]
+    prefix = f"{request.node.name}/"
+    assert _objects(s3_server, prefix) == sorted(
+        [f"{prefix}silver/probe/date={DAY}/{COMMIT_FILE}"] + [f"{prefix}silver/probe/date={DAY}/{f}" for f in expected[0]]
+    )
