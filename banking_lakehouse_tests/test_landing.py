@@ -229,5 +229,6 @@ def test_a_missing_required_column_fails_naming_file_and_column(landed, postgres
     assert not result.success
     assert "customers.csv: line 1: required column 'email' missing from the header" in _failures(result)
     assert _warehouse_state(postgres) == before
+    assert not landed["lake"].storage.exists(landed["lake"].raw_path(REFUSED_DAY))  # refused before storing
     assert landed["lake"].list_partitions(["silver", "customers"]) == [DAY]
 

@@ -7,7 +7,7 @@ import pytest
 
 from banking_lakehouse.generator import RAW_FILES, GeneratorConfig, generate_day
 from banking_lakehouse.transforms.raw_reader import read_raw
-from banking_lakehouse.transforms.silver import MASTER_SPECS, TRANSACTION_COLUMNS, clean_master, clean_transactions
+from banking_lakehouse.transforms.silver import MASTER_SPECS, clean_master, clean_transactions, file_spec
 
 QUARANTINED = {
     "exact_duplicate", "conflicting_duplicate", "missing_required", "invalid_amount",
@@ -23,9 +23,8 @@ def test_quarantine_matches_manifest_exactly(spark, tmp_path, seed, rows, day):
     manifest = generate_day(GeneratorConfig(date=date, rows=rows, seed=seed), tmp_path)
     silver = {}
     for entity, spec in MASTER_SPECS.items():
-        fmt = "csv" if RAW_FILES[entity].endswith(".csv") else "json"
-        s, q = clean_master(read_raw(spark, tmp_path / RAW_FILES[entity], spec.columns, fmt,
-                                     work_dir=tmp_path / "parsed")[0], spec, date)
+        raw = read_raw(spark, tmp_path / RAW_FILES[entity], file_spec(entity, RAW_FILES[entity]), tmp_path / "parsed")[0]
+        s, q = clean_master(raw, spec, date)
         silver[entity] = s.cache()
         reasons = Counter(r.reason for r in q.collect())
         assert reasons == Counter({c: n for c, n in manifest["master_defects"][entity].items() if c != "country_noise" and n})
@@ -33,7 +32,7 @@ def test_quarantine_matches_manifest_exactly(spark, tmp_path, seed, rows, day):
         assert s.where("country IS NULL").count() == 0 if spec.country else True
 
     s, q = clean_transactions(
-        read_raw(spark, tmp_path / "transactions.csv", TRANSACTION_COLUMNS, "csv", work_dir=tmp_path / "parsed")[0],
+        read_raw(spark, tmp_path / "transactions.csv", file_spec("transactions", "transactions.csv"), tmp_path / "parsed")[0],
         silver["customers"], silver["accounts"], silver["merchants"], date,
     )
     s = s.cache()

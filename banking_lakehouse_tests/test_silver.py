@@ -7,7 +7,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from banking_lakehouse.transforms.raw_reader import RawFileError, read_raw
-from banking_lakehouse.transforms.silver import MASTER_SPECS, TRANSACTION_COLUMNS, clean_master, clean_transactions
+from banking_lakehouse.transforms.silver import MASTER_SPECS, TRANSACTION_COLUMNS, clean_master, clean_transactions, file_spec
 
 BATCH = dt.date(2024, 12, 1)
 HEADER = ",".join(TRANSACTION_COLUMNS)
@@ -49,8 +49,8 @@ CASES = {
 }
 
 
-def read(spark, path, columns=TRANSACTION_COLUMNS, fmt="csv"):
-    return read_raw(spark, path, columns, fmt, work_dir=path.parent / "parsed")[0]
+def read(spark, path, entity="transactions", encoding="utf-8"):
+    return read_raw(spark, path, file_spec(entity, path.name, encoding), path.parent / f"parsed-{encoding}")[0]
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def test_master_data_first_copy_wins_and_bad_contacts_are_quarantined(spark, tmp
     ]
     path = tmp_path / "customers.csv"
     path.write_text("\n".join([",".join(spec.columns), *rows]) + "\n")
-    silver, quarantine = clean_master(read(spark, path, spec.columns), spec, BATCH)
+    silver, quarantine = clean_master(read(spark, path, "customers"), spec, BATCH)
     kept = {r.customer_id: r for r in silver.collect()}
     assert set(kept) == {"C1"}
     assert kept["C1"].city == "Austin" and kept["C1"].country == "US" and kept["C1"].segment == "retail"
@@ -152,9 +152,8 @@ def test_a_declared_encoding_decodes_instead_of_quarantining(spark, tmp_path):
     row = "C7,J\xfcrgen,M\xfcller,jm@mail.de,+49 30 1234567,Stra\xdfe 1,Berlin,DE,retail,low,2020-01-01"
     path = tmp_path / "customers.csv"
     path.write_bytes(("\r\n".join([",".join(spec.columns), row]) + "\r\n").encode("latin-1"))
-    as_utf8 = read(spark, path, spec.columns)
+    as_utf8 = read(spark, path, "customers")
     assert [(r._line, r._parse_reason) for r in as_utf8.collect()] == [(2, "invalid_encoding")]
-    latin, _ = read_raw(spark, path, spec.columns, "csv", work_dir=tmp_path / "latin", encoding="latin-1")
-    silver, quarantine = clean_master(latin, spec, BATCH)
+    silver, quarantine = clean_master(read(spark, path, "customers", encoding="latin-1"), spec, BATCH)
     assert quarantine.count() == 0
     assert [(r.last_name, r.address) for r in silver.collect()] == [("Müller", "Straße 1")]

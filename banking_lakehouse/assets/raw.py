@@ -14,12 +14,13 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetSpec, BackfillPolicy, Config, MaterializeResult, multi_asset
 
-from banking_lakehouse.generator import MANIFEST_FILE, RAW_FILES, GeneratorConfig, generate_day
+from banking_lakehouse.generator import MANIFEST_FILE, RAW_FILES, GeneratorConfig, generate_day, raw_format
 from banking_lakehouse.generator.config import DEFAULT_DEFECT_RATES
 from banking_lakehouse.partitions import daily_partitions_def
-from banking_lakehouse.resources.delivery import DeliverySource, raw_format
+from banking_lakehouse.resources.delivery import DeliverySource
 from banking_lakehouse.resources.lake import LakeResource
-from banking_lakehouse.transforms.records import count_records
+from banking_lakehouse.transforms.records import inspect_file
+from banking_lakehouse.transforms.silver import file_spec
 
 RAW_ENTITIES = list(RAW_FILES)
 HASH_CHUNK_BYTES = 8 << 20
@@ -41,9 +42,10 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _describe(entity: str, path: Path) -> dict:
-    """What the batch record keeps of a delivered file: name, size, checksum, records, blank lines."""
-    counted = count_records(path, path.name, raw_format(entity))
+def _describe(entity: str, path: Path, encoding: str) -> dict:
+    """What the batch record keeps of a delivered file: name, size, checksum, records, blank lines.
+    A file that cannot be read (header, quoting, compression) fails here, before anything is stored."""
+    counted = inspect_file(path, file_spec(entity, path.name, encoding))
     return {"file": path.name, "bytes": path.stat().st_size, "sha256": _sha256(path),
             "records": counted.records, "blank_lines": counted.blank_lines}
 
@@ -65,47 +67,65 @@ def _describe(entity: str, path: Path) -> dict:
 )
 def raw_delivery(context: AssetExecutionContext, config: RawDeliveryConfig, lake: LakeResource,
                  delivery: DeliverySource):
-    """Stores each day's delivery in the raw zone with its record: source, files, sizes, checksums, records."""
+    """Stores each day's delivery in the raw zone with its record: source, files, sizes, checksums, records.
+
+    Landing drops are all checked (complete, every file readable) before any day is stored.
+    """
     dates = list(context.partition_keys)
-    drops = {d: delivery.landed_drop(d) for d in dates} if delivery.source == "landing" else {}
     context.instance.add_run_tags(context.run_id, {"banking/source": delivery.source})
-    for d in dates:
-        started = time.perf_counter()
-        workdir = lake.scratch / "deliveries" / uuid.uuid4().hex
-        try:
-            if delivery.source == "landing":
-                files, completed_at = drops[d].files, drops[d].completed_at
-                extra = {}
-            else:
+    if delivery.source == "landing":
+        drops = {d: delivery.landed_drop(d) for d in dates}
+        described = {d: _describe_files(drops[d].files, delivery.encoding) for d in dates}
+        for d in dates:
+            started = time.perf_counter()
+            lake.store_delivery(d, {p.name: p for p in drops[d].files.values()},
+                                _record(d, "landing", delivery.encoding, drops[d].completed_at, described[d]))
+            _add_metadata(context, lake, d, "landing", described[d], time.perf_counter() - started)
+    else:
+        for d in dates:
+            started = time.perf_counter()
+            workdir = lake.scratch / "deliveries" / uuid.uuid4().hex
+            try:
                 generate_day(
                     GeneratorConfig(date=dt.date.fromisoformat(d), rows=config.rows, seed=config.seed,
                                     defect_rates={**DEFAULT_DEFECT_RATES, **config.defect_rates}),
                     workdir,
                 )
-                files, completed_at = {e: workdir / RAW_FILES[e] for e in RAW_ENTITIES}, dt.datetime.now(dt.UTC)
-                extra = {MANIFEST_FILE: workdir / MANIFEST_FILE}  # the generator's ground truth, never read by the pipeline
-            entities = {e: _describe(e, path) for e, path in files.items()}
-            record = {
-                "date": d, "source": delivery.source, "encoding": delivery.encoding if delivery.source == "landing" else "utf-8",
-                "completed_at": completed_at.isoformat(), "ingested_at": dt.datetime.now(dt.UTC).isoformat(),
-                "entities": entities,
-            }
-            lake.store_delivery(d, {p.name: p for p in [*files.values(), *extra.values()]}, record)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-        for entity, described in entities.items():
-            context.add_asset_metadata(
-                {
-                    "dagster/row_count": described["records"],
-                    "bytes_written": described["bytes"],
-                    "blank_lines": described["blank_lines"],
-                    "sha256": described["sha256"],
-                    "source": delivery.source,
-                    "delivery_seconds": round(time.perf_counter() - started, 2),
-                    "path": lake.raw_uri(d, described["file"]),
-                },
-                asset_key=["raw", entity],
-                partition_key=d,
-            )
+                files = {e: workdir / RAW_FILES[e] for e in RAW_ENTITIES}
+                described = _describe_files(files, "utf-8")
+                stored = {p.name: p for p in [*files.values(), workdir / MANIFEST_FILE]}  # + the ground truth
+                lake.store_delivery(d, stored, _record(d, "synthetic", "utf-8", dt.datetime.now(dt.UTC), described))
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
+            _add_metadata(context, lake, d, "synthetic", described, time.perf_counter() - started)
     for entity in RAW_ENTITIES:
         yield MaterializeResult(asset_key=["raw", entity])
+
+
+def _describe_files(files: dict[str, Path], encoding: str) -> dict[str, dict]:
+    return {entity: _describe(entity, path, encoding) for entity, path in files.items()}
+
+
+def _record(date: str, source: str, encoding: str, completed_at: dt.datetime, entities: dict) -> dict:
+    """The batch record kept in the raw zone's manifest (and loaded into quality.batches)."""
+    return {"date": date, "source": source, "encoding": encoding, "completed_at": completed_at.isoformat(),
+            "ingested_at": dt.datetime.now(dt.UTC).isoformat(), "entities": entities}
+
+
+def _add_metadata(context: AssetExecutionContext, lake: LakeResource, date: str, source: str,
+                  described: dict[str, dict], seconds: float) -> None:
+    """Each raw asset's own numbers for the day (a range run records every day separately)."""
+    for entity, file in described.items():
+        context.add_asset_metadata(
+            {
+                "dagster/row_count": file["records"],
+                "bytes_written": file["bytes"],
+                "blank_lines": file["blank_lines"],
+                "sha256": file["sha256"],
+                "source": source,
+                "delivery_seconds": round(seconds, 2),
+                "path": lake.raw_uri(date, file["file"]),
+            },
+            asset_key=["raw", entity],
+            partition_key=date,
+        )

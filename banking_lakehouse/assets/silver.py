@@ -15,17 +15,10 @@ from pyspark.sql import DataFrame, SparkSession, functions as F
 from banking_lakehouse.checks.factory import CheckInputs, check_specs, evaluate
 from banking_lakehouse.contracts import CONTRACTS, column_schema
 from banking_lakehouse.partitions import daily_partitions_def
-from banking_lakehouse.resources.delivery import raw_format
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.spark import SparkResource
 from banking_lakehouse.transforms.raw_reader import read_raw
-from banking_lakehouse.transforms.silver import (
-    MASTER_SPECS,
-    TRANSACTION_COLUMNS,
-    TRANSACTION_REQUIRED,
-    clean_master,
-    clean_transactions,
-)
+from banking_lakehouse.transforms.silver import MASTER_SPECS, clean_master, clean_transactions, file_spec
 
 OWNERS = ["team:data-engineering"]
 
@@ -64,13 +57,11 @@ class RawReader:
         self.spark, self.lake, self.work_dir = spark, lake, work_dir
         self.reports: dict[str, dict] = {}
 
-    def read(self, entity: str, date: str, columns: list[str], required: list[str]) -> DataFrame:
+    def read(self, entity: str, date: str) -> DataFrame:
         delivery = self.lake.delivery(date)
         name = delivery["entities"][entity]["file"]
-        df, report = read_raw(
-            self.spark, self.lake.local_raw_file(date, name), columns, raw_format(entity),
-            work_dir=self.work_dir / date, required=required, encoding=delivery["encoding"], name=name,
-        )
+        df, report = read_raw(self.spark, self.lake.local_raw_file(date, name),
+                              file_spec(entity, name, delivery["encoding"]), self.work_dir / date)
         self.reports[date] = {
             "raw_records": report.records,
             "blank_lines": report.blank_lines,
@@ -119,7 +110,7 @@ def build_master_asset(entity: str):
         session = spark.get_session()
         with raw_reader(session, lake) as reader:
             cleaned = [
-                clean_master(reader.read(entity, d, spec.columns, spec.required), spec, dt.date.fromisoformat(d))
+                clean_master(reader.read(entity, d), spec, dt.date.fromisoformat(d))
                 for d in context.partition_keys
             ]
             yield from _publish(context, entity, _union([s for s, _ in cleaned]), _union([q for _, q in cleaned]),
@@ -147,7 +138,7 @@ def silver_transactions(
     with raw_reader(session, lake) as reader:
         cleaned = [
             clean_transactions(
-                reader.read("transactions", d, TRANSACTION_COLUMNS, TRANSACTION_REQUIRED),
+                reader.read("transactions", d),
                 _for_day(customers, d), _for_day(accounts, d), _for_day(merchants, d), dt.date.fromisoformat(d),
             )
             for d in context.partition_keys

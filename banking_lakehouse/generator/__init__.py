@@ -38,6 +38,11 @@ RAW_FILES = {
 MANIFEST_FILE = "manifest.json"
 
 
+def raw_format(entity: str) -> str:
+    """How an entity's file is written and read: csv, or json (JSON lines)."""
+    return "csv" if RAW_FILES[entity].endswith(".csv") else "json"
+
+
 def _render(cfg: GeneratorConfig, pop: Population, tx: Transactions) -> tuple[dict[str, pa.Array], np.ndarray]:
     """Canonical delivered strings for every column, and the amounts in local cents."""
     n = len(tx.ts)
@@ -131,4 +136,4 @@ def generate_day(cfg: GeneratorConfig, out_dir: str | os.PathLike) -> dict:
     return manifest
 
 
-__all__ = ["GeneratorConfig", "MANIFEST_FILE", "RAW_FILES", "TRANSACTION_COLUMNS", "generate_day"]
+__all__ = ["GeneratorConfig", "MANIFEST_FILE", "RAW_FILES", "TRANSACTION_COLUMNS", "generate_day", "raw_format"]

@@ -24,11 +24,6 @@ SUCCESS_MARKER = "_SUCCESS"
 COMPRESSED_SUFFIX = ".gz"
 
 
-def raw_format(entity: str) -> str:
-    """How an entity's file is read: csv, or json (JSON lines)."""
-    return "csv" if RAW_FILES[entity].endswith(".csv") else "json"
-
-
 class DeliveryMissing(RuntimeError):
     """The day's drop is missing or incomplete: the run stops before anything is stored."""
 

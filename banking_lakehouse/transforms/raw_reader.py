@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession, functions as F
 
-from banking_lakehouse.transforms.records import FileReport, RawFileError, parse_file
+from banking_lakehouse.transforms.records import FileReport, FileSpec, RawFileError, parse_file
 
 __all__ = ["RawFileError", "read_raw"]
 
@@ -20,20 +20,15 @@ def _blank_to_null(column: str) -> Column:
     return F.nullif(F.trim(F.col(column)), F.lit(""))
 
 
-def read_raw(spark: SparkSession, path: Path, columns: list[str], fmt: str, *, work_dir: Path,
-             required: list[str] | None = None, encoding: str = "utf-8", name: str | None = None
-             ) -> tuple[DataFrame, FileReport]:
+def read_raw(spark: SparkSession, path: Path, spec: FileSpec, work_dir: Path) -> tuple[DataFrame, FileReport]:
     """Columns: `_raw` (record as text), `_raw_bytes` (as delivered), `_line` (where it starts), `_file`,
     `_parse_reason` (a quarantine reason found while reading, or null) and every field as trimmed string.
-
-    `required`: header columns a CSV cannot do without (default: all of `columns`).
     """
-    name = name or path.name
     work_dir.mkdir(parents=True, exist_ok=True)
-    parsed = work_dir / f"{name}.parquet"
-    report = parse_file(path, name, fmt, columns, columns if required is None else required, encoding, parsed)
+    parsed = work_dir / f"{spec.name}.parquet"
+    report = parse_file(path, spec, parsed)
     df = spark.read.parquet(str(parsed)).select(
-        "_raw", "_raw_bytes", "_line", F.lit(name).alias("_file"), "_parse_reason",
-        *[_blank_to_null(c).alias(c) for c in columns],
+        "_raw", "_raw_bytes", "_line", F.lit(spec.name).alias("_file"), "_parse_reason",
+        *[_blank_to_null(c).alias(c) for c in spec.columns],
     )
     return df, report

@@ -201,44 +201,70 @@ def _json_fields(text: str, columns: list[str], extra: set[str]) -> tuple[list[s
     return values, None
 
 
-def parse_file(path: Path, name: str, fmt: str, columns: list[str], required: list[str], encoding: str,
-               out: Path) -> FileReport:
+@dataclass(frozen=True)
+class FileSpec:
+    """What a delivered file must be: its name (for messages), format, contract columns and encoding."""
+
+    name: str
+    fmt: str  # csv | json (JSON lines)
+    columns: list[str]
+    required: list[str]  # header columns a CSV cannot do without
+    encoding: str = "utf-8"
+
+
+def _record_batches(path: Path, spec: FileSpec, report: FileReport
+                    ) -> Iterator[tuple[_CsvFields | None, list[tuple[int, bytes]]]]:
+    """(header mapping, non-blank records) per chunk; whole-file problems raise RawFileError."""
+    if not path.is_file():
+        raise RawFileError(f"{spec.name}: file is missing")
+    strip_bom = codecs.lookup(spec.encoding).name in ("utf-8", "utf-8-sig")
+    fields: _CsvFields | None = None
+    with open_delivered(path) as stream:
+        first = True
+        for batch in split_records(stream, spec.name, quoted=spec.fmt == "csv"):
+            if first and strip_bom and batch[0][1].startswith(BOM):
+                batch[0] = (batch[0][0], batch[0][1][len(BOM):])
+            if first and spec.fmt == "csv":
+                if not batch[0][1].strip():
+                    raise RawFileError(f"{spec.name}: line 1: the header is blank")
+                fields = _CsvFields(batch[0][1], spec.name, spec.columns, spec.required, spec.encoding)
+                report.extra_columns, report.missing_optional_columns = fields.report_extra, fields.report_missing
+                batch = batch[1:]
+            first = False
+            records = [r for r in batch if r[1]]
+            report.blank_lines += len(batch) - len(records)
+            report.records += len(records)
+            yield fields, records
+        if first:
+            raise RawFileError(f"{spec.name}: file is empty")
+    if spec.fmt == "csv" and report.records == 0:
+        raise RawFileError(f"{spec.name}: file has a header but no data rows")
+
+
+def inspect_file(path: Path, spec: FileSpec) -> FileReport:
+    """Proves a delivered file readable (header, quoting, compression) and counts its records, without
+    decoding them: the raw zone refuses an unreadable delivery before storing anything."""
+    report = FileReport()
+    for _ in _record_batches(path, spec, report):
+        pass
+    return report
+
+
+def parse_file(path: Path, spec: FileSpec, out: Path) -> FileReport:
     """Reads a delivered CSV or JSON-lines file into a Parquet file of records at `out`.
 
     Columns: `_line` (physical line where the record starts), `_raw` (the record as text),
     `_raw_bytes` (exactly as delivered), `_parse_reason` (null, or the quarantine reason found here)
     and every contract column as a string (null where the file has no such column).
     """
-    if not path.is_file():
-        raise RawFileError(f"{name}: file is missing")
     report = FileReport()
-    schema = pa.schema([*RECORD_SCHEMA, *[pa.field(c, pa.string()) for c in columns]])
-    fields: _CsvFields | None = None
-    extra: set[str] = set()
-    strip_bom = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
-    with open_delivered(path) as stream, pq.ParquetWriter(out, schema) as writer:
-        first = True
-        for batch in split_records(stream, name, quoted=fmt == "csv"):
-            if first and strip_bom and batch[0][1].startswith(BOM):
-                batch[0] = (batch[0][0], batch[0][1][len(BOM):])
-            if first and fmt == "csv":
-                if not batch[0][1].strip():
-                    raise RawFileError(f"{name}: line 1: the header is blank")
-                fields = _CsvFields(batch[0][1], name, columns, required, encoding)
-                batch = batch[1:]
-            first = False
-            records = [r for r in batch if r[1]]
-            report.blank_lines += len(batch) - len(records)
-            report.records += len(records)
+    schema = pa.schema([*RECORD_SCHEMA, *[pa.field(c, pa.string()) for c in spec.columns]])
+    extra: set[str] = set()  # JSON keys outside the contract
+    with pq.ParquetWriter(out, schema) as writer:
+        for fields, records in _record_batches(path, spec, report):
             if records:
-                writer.write_table(_batch_table(records, columns, encoding, fields, extra, schema))
-        if first:
-            raise RawFileError(f"{name}: file is empty")
-    if fmt == "csv" and report.records == 0:
-        raise RawFileError(f"{name}: file has a header but no data rows")
-    if fields:
-        report.extra_columns, report.missing_optional_columns = fields.report_extra, fields.report_missing
-    else:
+                writer.write_table(_batch_table(records, spec.columns, spec.encoding, fields, extra, schema))
+    if spec.fmt == "json":
         report.extra_columns = sorted(extra)
     return report
 
@@ -284,16 +310,3 @@ def _batch_table(batch: list[tuple[int, bytes]], columns: list[str], encoding: s
         *[pa.array(values, pa.string()) for values in by_column],
     ]
     return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def count_records(path: Path, name: str, fmt: str) -> FileReport:
-    """Records and blank lines of a delivered file, split as the parser splits it (no decoding)."""
-    report = FileReport()
-    with open_delivered(path) as stream:
-        for batch in split_records(stream, name, quoted=fmt == "csv"):
-            blank = sum(1 for _, data in batch if not data)
-            report.blank_lines += blank
-            report.records += len(batch) - blank
-    if fmt == "csv":
-        report.records = max(report.records - 1, 0)  # the header
-    return report

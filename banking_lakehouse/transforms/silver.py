@@ -13,6 +13,8 @@ from pyspark.sql import Column, DataFrame, Window, functions as F
 
 from banking_lakehouse import reference as ref
 from banking_lakehouse.contracts import CONTRACTS, max_lengths
+from banking_lakehouse.generator import raw_format
+from banking_lakehouse.transforms.records import FileSpec
 from banking_lakehouse.reference import EMAIL_PATTERN, PHONE_PATTERN
 
 AMOUNT_PATTERN = r"^-?\$?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]{1,2})?$"
@@ -134,6 +136,15 @@ TRANSACTION_COLUMNS = [
     "amount", "currency", "transaction_type", "channel", "status", "country",
 ]
 TRANSACTION_REQUIRED = ["transaction_id", "account_id", "customer_id", "merchant_id", "amount", "transaction_ts"]
+
+
+def file_spec(entity: str, name: str, encoding: str = "utf-8") -> FileSpec:
+    """How an entity's delivered file `name` is read: its columns, and those its header cannot lack."""
+    if entity == "transactions":
+        columns, required = TRANSACTION_COLUMNS, TRANSACTION_REQUIRED
+    else:
+        columns, required = MASTER_SPECS[entity].columns, MASTER_SPECS[entity].required
+    return FileSpec(name, raw_format(entity), columns, required, encoding)
 
 
 def parse_amount(column: str) -> Column:
