@@ -31,6 +31,7 @@ CASES = {
     "mixed_timestamp_offset": (line(transaction_id="T7", transaction_ts="2024-12-01T12:00:00+02:00"), None),
     "mixed_timestamp_us": (line(transaction_id="T8", transaction_ts="12/01/2024 10:00:00"), None),
     "mixed_timestamp_epoch": (line(transaction_id="T9", transaction_ts="1733047200000"), None),
+    "timestamp_fraction": (line(transaction_id="T9F", transaction_ts="2024-12-01T11:00:00.250+01:00"), None),
     "invalid_timestamp": (line(transaction_id="T10", transaction_ts="2024-13-45T25:61:00Z"), "invalid_timestamp"),
     "currency_noise": (line(transaction_id="T11", currency="usd "), None),
     "invalid_currency": (line(transaction_id="T12", currency="XYZ"), "invalid_currency"),
@@ -88,6 +89,7 @@ def test_normalised_values(cleaned):
     ten_utc = dt.datetime(2024, 12, 1, 10, 0)
     for case in ("clean", "mixed_timestamp_offset", "mixed_timestamp_us", "mixed_timestamp_epoch"):
         assert _silver(cleaned, case).transaction_ts.replace(tzinfo=None) == ten_utc, case
+    assert _silver(cleaned, "timestamp_fraction").transaction_ts.replace(tzinfo=None) == ten_utc.replace(microsecond=250_000)
     assert _silver(cleaned, "currency_noise").currency == "USD"
     assert _silver(cleaned, "country_noise").country == "US"
     assert _silver(cleaned, "categorical_noise").channel == "pos"

@@ -162,13 +162,14 @@ def usd_rate(currency: Column) -> Column:
 
 
 def parse_timestamp(column: str) -> Column:
-    """ISO-8601 with Z or an offset, `MM/DD/YYYY HH:MM:SS` (UTC) or epoch millis -> UTC timestamp."""
+    """ISO-8601 with Z or an offset (fractions of a second to the microsecond allowed), `MM/DD/YYYY HH:MM:SS`
+    (UTC) or epoch millis -> UTC timestamp."""
     text = F.trim(F.col(column))
     return (
         F.when(text.rlike(r"^[0-9]{13}$"), F.timestamp_millis(text.try_cast("bigint")))
         .when(
-            text.rlike(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(Z|[+-][0-9]{2}:[0-9]{2})$"),
-            F.try_to_timestamp(text, F.lit("yyyy-MM-dd'T'HH:mm:ssXXX")),
+            text.rlike(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"),
+            F.try_to_timestamp(text, F.lit("yyyy-MM-dd'T'HH:mm:ss[.SSSSSS]XXX")),
         )
         .when(
             text.rlike(r"^[0-9]{2}/[0-9]{2}/[0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2}$"),
