@@ -13,7 +13,8 @@ Commit protocol, journaled so that a crash at any point is completed or undone a
 - S3: journal {live, files}; upload the new files beside the old ones; replace the manifest by one PUT
   (S3's atomic step); delete the old version's files and the journal. Recovery deletes whichever
   version the manifest does not name.
-A staging area whose process is gone (same host, dead PID) is journaled-forward, then removed.
+A staging area whose process is gone (same host, dead PID; another host's after 24 h) has its
+journaled commits finished, then is removed.
 
 Spark reads and writes local paths itself. On S3 it does the same through `s3a://` where the session
 has that connector (`spark_s3a`, the docker image); a pip-only install has none, so the lake stages
@@ -34,6 +35,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
@@ -60,6 +62,7 @@ COMMIT_FILE = "_committed.json"
 STAGING = "_staging"
 OWNER_FILE = "_owner.json"
 JOURNAL_PREFIX = "_journal-"
+FOREIGN_AREA_GRACE = dt.timedelta(hours=24)
 PREVIEW_ROWS = 5
 LOCAL = pafs.LocalFileSystem()
 
@@ -87,18 +90,18 @@ def _owner() -> dict:
 
 
 def _owner_is_gone(owner: dict | None) -> bool:
-    """A staging area's process has ended (same host, PID gone); areas of other hosts are left alone."""
+    """A staging area's process has ended: on this host its PID is gone (or now names a younger process);
+    an area of another host (a container since replaced, say) counts as gone after FOREIGN_AREA_GRACE."""
     if not owner:
         return True
+    started = dt.datetime.fromisoformat(owner["started"]) if owner.get("started") else None
     if owner.get("host") != socket.gethostname():
-        return False
+        return started is not None and dt.datetime.now(dt.UTC) - started > FOREIGN_AREA_GRACE
     try:
-        os.kill(int(owner["pid"]), 0)
-    except ProcessLookupError:
+        process = psutil.Process(int(owner["pid"]))
+    except psutil.NoSuchProcess:
         return True
-    except PermissionError:
-        return False
-    return False
+    return started is not None and process.create_time() > started.timestamp() + 1  # the PID was reused
 
 
 class LakeResource(ConfigurableResource):
