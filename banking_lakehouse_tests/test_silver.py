@@ -2,6 +2,7 @@
 
 import datetime as dt
 import decimal
+import gzip
 
 import pytest
 from pyspark.sql import functions as F
@@ -159,3 +160,10 @@ def test_a_declared_encoding_decodes_instead_of_quarantining(spark, tmp_path):
     silver, quarantine = clean_master(read(spark, path, "customers", encoding="latin-1"), spec, BATCH)
     assert quarantine.count() == 0
     assert [(r.last_name, r.address) for r in silver.collect()] == [("Müller", "Straße 1")]
+
+
+def test_a_truncated_gzip_delivery_fails_naming_the_file(spark, tmp_path):
+    path = tmp_path / "transactions.csv.gz"
+    path.write_bytes(gzip.compress((HEADER + "\n" + GOOD + "\n").encode())[:-12])
+    with pytest.raises(RawFileError, match=r"^transactions.csv.gz: cannot be read: .*\(truncated or corrupt file\?\)"):
+        read(spark, path)

@@ -6,7 +6,6 @@ downstream changes; nothing is ever generated in its place.
 """
 
 import datetime as dt
-import hashlib
 import shutil
 import time
 import uuid
@@ -23,7 +22,6 @@ from banking_lakehouse.transforms.records import inspect_file
 from banking_lakehouse.transforms.silver import file_spec
 
 RAW_ENTITIES = list(RAW_FILES)
-HASH_CHUNK_BYTES = 8 << 20
 
 
 class RawDeliveryConfig(Config):
@@ -34,19 +32,11 @@ class RawDeliveryConfig(Config):
     defect_rates: dict[str, float] = {}  # overrides of the generator's per-code defect rates
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(HASH_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _describe(entity: str, path: Path, encoding: str) -> dict:
     """What the batch record keeps of a delivered file: name, size, checksum, records, blank lines.
     A file that cannot be read (header, quoting, compression) fails here, before anything is stored."""
     counted = inspect_file(path, file_spec(entity, path.name, encoding))
-    return {"file": path.name, "bytes": path.stat().st_size, "sha256": _sha256(path),
+    return {"file": path.name, "bytes": path.stat().st_size, "sha256": counted.sha256,
             "records": counted.records, "blank_lines": counted.blank_lines}
 
 

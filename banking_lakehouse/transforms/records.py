@@ -21,12 +21,14 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
+import hashlib
 import io
 import json
 import operator
 import re
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,14 +58,40 @@ class FileReport:
     """What reading a file found beyond its records: numbers and names a person reads in the UI."""
 
     records: int = 0
+    sha256: str = ""  # of the file as delivered (compressed, if it is)
     blank_lines: int = 0
     extra_columns: list[str] = field(default_factory=list)
     missing_optional_columns: list[str] = field(default_factory=list)
 
 
-def open_delivered(path: Path) -> io.BufferedIOBase:
-    """The file's bytes, gunzipped when its name ends in .gz."""
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
+class _Hashing(io.RawIOBase):
+    """A file read through SHA-256, so the checksum costs no second read."""
+
+    def __init__(self, handle: io.BufferedIOBase):
+        self.handle, self.digest = handle, hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self.handle.readinto(buffer)
+        self.digest.update(memoryview(buffer)[:n])
+        return n
+
+    def close(self) -> None:
+        self.handle.close()
+        super().close()
+
+
+@contextmanager
+def open_delivered(path: Path, report: FileReport) -> Iterator[io.BufferedIOBase]:
+    """The file's bytes, gunzipped when its name ends in .gz; the report gets the delivered file's SHA-256."""
+    hashing = _Hashing(path.open("rb"))
+    with io.BufferedReader(hashing, CHUNK_BYTES) as raw:
+        yield gzip.GzipFile(fileobj=raw, mode="rb") if path.name.endswith(".gz") else raw
+        while raw.read(CHUNK_BYTES):  # whatever the reader left unread still counts
+            pass
+        report.sha256 = hashing.digest.hexdigest()
 
 
 def split_records(stream: io.BufferedIOBase, name: str, quoted: bool, chunk_bytes: int = CHUNK_BYTES
@@ -78,7 +106,8 @@ def split_records(stream: io.BufferedIOBase, name: str, quoted: bool, chunk_byte
         try:
             chunk = stream.read(chunk_bytes)
         except (EOFError, OSError, zlib.error) as error:
-            raise RawFileError(f"{name}: cannot be read after line {line}: {error} (truncated or corrupt file?)") from None
+            where = f" after line {line - 1}" if line > 1 else ""
+            raise RawFileError(f"{name}: cannot be read{where}: {error} (truncated or corrupt file?)") from None
         final = not chunk
         buf = carry + chunk
         records, consumed, lines_done = _records_in(buf, line, quoted, final, name)
@@ -219,7 +248,7 @@ def _record_batches(path: Path, spec: FileSpec, report: FileReport
         raise RawFileError(f"{spec.name}: file is missing")
     strip_bom = codecs.lookup(spec.encoding).name in ("utf-8", "utf-8-sig")
     fields: _CsvFields | None = None
-    with open_delivered(path) as stream:
+    with open_delivered(path, report) as stream:
         first = True
         for batch in split_records(stream, spec.name, quoted=spec.fmt == "csv"):
             if first and strip_bom and batch[0][1].startswith(BOM):
