@@ -21,7 +21,7 @@ def _blank_to_null(column: str) -> Column:
 
 
 def read_raw(spark: SparkSession, path: Path, spec: FileSpec, work_dir: Path) -> tuple[DataFrame, FileReport]:
-    """Columns: `_raw` (record as text), `_raw_bytes` (as delivered), `_line` (where it starts), `_file`,
+    """Columns: `_raw` (record as text where it is not the UTF-8 of its bytes), `_raw_bytes` (as delivered), `_line` (where it starts), `_file`,
     `_parse_reason` (a quarantine reason found while reading, or null) and every field as trimmed string.
     """
     work_dir.mkdir(parents=True, exist_ok=True)

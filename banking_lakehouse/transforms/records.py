@@ -43,7 +43,7 @@ CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # Lineage columns of a parsed file, ahead of the entity's own (string) fields.
 RECORD_SCHEMA = [
     pa.field("_line", pa.int32()),
-    pa.field("_raw", pa.string()),
+    pa.field("_raw", pa.string()),  # null where the text is the UTF-8 of _raw_bytes
     pa.field("_raw_bytes", pa.binary()),
     pa.field("_parse_reason", pa.string()),
 ]
@@ -162,6 +162,10 @@ def _text(data: bytes, encoding: str) -> tuple[str, str | None]:
     return text, None
 
 
+def _is_utf8(encoding: str) -> bool:
+    return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+
+
 def _escaped(text: str) -> str:
     return CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
@@ -246,7 +250,7 @@ def _record_batches(path: Path, spec: FileSpec, report: FileReport
     """(header mapping, non-blank records) per chunk; whole-file problems raise RawFileError."""
     if not path.is_file():
         raise RawFileError(f"{spec.name}: file is missing")
-    strip_bom = codecs.lookup(spec.encoding).name in ("utf-8", "utf-8-sig")
+    strip_bom = _is_utf8(spec.encoding)
     fields: _CsvFields | None = None
     with open_delivered(path, report) as stream:
         first = True
@@ -282,7 +286,7 @@ def inspect_file(path: Path, spec: FileSpec) -> FileReport:
 def parse_file(path: Path, spec: FileSpec, out: Path) -> FileReport:
     """Reads a delivered CSV or JSON-lines file into a Parquet file of records at `out`.
 
-    Columns: `_line` (physical line where the record starts), `_raw` (the record as text),
+    Columns: `_line` (physical line where the record starts), `_raw` (the text, where it is not the UTF-8 of the bytes),
     `_raw_bytes` (exactly as delivered), `_parse_reason` (null, or the quarantine reason found here)
     and every contract column as a string (null where the file has no such column).
     """
@@ -330,6 +334,8 @@ def _batch_table(batch: list[tuple[int, bytes]], columns: list[str], encoding: s
             rows.append(values)
     empty = (None,) * len(columns)
     rows = [row if row is not None else empty for row in rows]
+    if _is_utf8(encoding):  # the text of a clean UTF-8 record is its bytes: kept once, as bytes
+        texts = [t if r is not None else None for t, r in zip(texts, reasons)]
     by_column = list(zip(*rows)) if rows else [[] for _ in columns]
     arrays = [
         pa.array([line for line, _ in batch], pa.int32()),

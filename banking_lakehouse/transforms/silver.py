@@ -94,7 +94,7 @@ def _split(classified: DataFrame, entity: str, silver_columns: list[Column], bat
     quarantine = classified.where(F.col("reason").isNotNull()).select(
         F.lit(entity).alias("entity"),
         "reason",
-        F.col("_raw").alias("raw_record"),
+        F.coalesce(F.col("_raw"), F.decode("_raw_bytes", "UTF-8")).alias("raw_record"),
         F.col("_raw_bytes").alias("raw_bytes"),
         F.col("_file").alias("source_file"),
         F.col("_line").alias("line_number"),
