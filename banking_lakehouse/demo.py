@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 import time
 import warnings
@@ -16,6 +17,9 @@ from dagster import BetaWarning, DagsterInstance, PreviewWarning, build_resource
 # The demo prints a summary for a person; Dagster's API-maturity notices are for developers.
 warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
+
+# The demo chooses generated deliveries explicitly; the code location's default source is the landing zone.
+os.environ.setdefault("BANKING_SOURCE", "synthetic")
 
 from banking_lakehouse import settings
 from banking_lakehouse.definitions import defs
