@@ -61,6 +61,11 @@ def quarantine_error_rate() -> float:
     return float(os.getenv("BANKING_QUARANTINE_ERROR_RATE", "0.05"))
 
 
+def orphan_warn_rate() -> float:
+    """Share of a batch's fact rows pointing at an unknown member above which a WARN check fails (default 1 %)."""
+    return float(os.getenv("BANKING_ORPHAN_WARN_RATE", "0.01"))
+
+
 def landing_dir() -> Path:
     """Where source systems drop a day's files: <landing>/date=YYYY-MM-DD/ (watched by a sensor)."""
     return Path(os.getenv("BANKING_LANDING_DIR", data_dir() / "landing"))

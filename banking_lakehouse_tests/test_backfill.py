@@ -1,23 +1,29 @@
-"""A 3-day range as one single-run backfill (the tags a Dagster backfill sets), then single days re-run."""
+"""A 3-day range as one single-run backfill (the tags a Dagster backfill sets): each day records exactly
+what a single-day run records, and a single day re-run replaces only that day."""
 
 import json
+from urllib.parse import urlparse, urlunparse
 
+import psycopg
 import pytest
 from dagster import DagsterInstance
 
 from banking_lakehouse.definitions import build_definitions
 from banking_lakehouse.generator import MANIFEST_FILE
+from banking_lakehouse.resources.postgres import PostgresResource
 from banking_lakehouse_tests.conftest import make_resources
 from banking_lakehouse_tests.test_pipeline import QUARANTINE_CODES
 
 DAYS = ["2024-12-05", "2024-12-06", "2024-12-07"]
 ROWS, SEED = 2_000, 23
 FACT = ["gold", "fact_transactions"]
+RANGE = {"dagster/asset_partition_range_start": DAYS[0], "dagster/asset_partition_range_end": DAYS[-1]}
+# A whole-warehouse reading taken after the run (sizes, all batches' rows): not a per-day number.
+SNAPSHOT_ASSETS = {"warehouse/health"}
 
 
-@pytest.fixture(scope="module")
-def backfill(spark, spark_resource, postgres, run_dir):
-    resources = make_resources(str(run_dir / "backfill_lake"), spark_resource, postgres)
+def _runner(lake_dir, spark_resource, postgres):
+    resources = make_resources(str(lake_dir), spark_resource, postgres)
     job = build_definitions(resources).get_job_def("daily_pipeline_job")
     instance = DagsterInstance.ephemeral()
 
@@ -30,6 +36,53 @@ def backfill(spark, spark_resource, postgres, run_dir):
         return result
 
     return run, resources["lake"]
+
+
+@pytest.fixture(scope="module")
+def backfill(spark, spark_resource, postgres, run_dir):
+    return _runner(run_dir / "backfill_lake", spark_resource, postgres)
+
+
+@pytest.fixture(scope="module")
+def separate_warehouse(postgres):
+    """A second database on the same server, so the single-day runs load into an empty warehouse too."""
+    with psycopg.connect(postgres.uri(), autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS single_days")
+        conn.execute("CREATE DATABASE single_days")
+    return PostgresResource(dsn=urlunparse(urlparse(postgres.uri())._replace(path="/single_days")))
+
+
+def _numbers(result) -> dict:
+    """(kind, asset or check, partition) -> numeric metadata, timings left out."""
+    def numeric(metadata):
+        return {k: v.value for k, v in metadata.items()
+                if isinstance(v.value, (int, float)) and not isinstance(v.value, bool) and not k.endswith("_seconds")}
+
+    numbers = {}
+    for event in result.get_asset_materialization_events():
+        key = event.asset_key.to_user_string()
+        if key not in SNAPSHOT_ASSETS:
+            numbers[("asset", key, event.partition)] = numeric(event.materialization.metadata)
+    for check in result.get_asset_check_evaluations():
+        numbers[("check", f"{check.asset_key.to_user_string()}:{check.check_name}", check.partition)] = {
+            "passed": check.passed, **numeric(check.metadata)}
+    return numbers
+
+
+def test_a_range_run_records_each_day_exactly_as_single_day_runs_do(backfill, spark_resource, separate_warehouse,
+                                                                     run_dir):
+    run, _ = backfill
+    ranged = _numbers(run(tags=RANGE))
+    single_run, _ = _runner(run_dir / "single_day_lake", spark_resource, separate_warehouse)
+    singles = {}
+    for day in DAYS:
+        singles |= _numbers(single_run(partition_key=day))
+    assert {k[2] for k in ranged} == set(DAYS)
+    assert len(ranged) == len(singles) > 3 * 60  # every asset and check, once per day
+    differing = {k: (ranged[k], singles.get(k)) for k in ranged if ranged[k] != singles.get(k)}
+    assert differing == {}
+    fact_days = {tuple(sorted(ranged[("asset", "gold/fact_transactions", d)].items())) for d in DAYS}
+    assert len(fact_days) == 3  # each day its own numbers, not the range's total three times
 
 
 def _expected_fact_rows(lake, date: str) -> int:
@@ -46,14 +99,15 @@ def _state(postgres, lake, date: str) -> tuple:
 
 def test_range_run_writes_each_day_and_a_rerun_replaces_only_its_day(backfill, postgres):
     run, lake = backfill
-    result = run(tags={"dagster/asset_partition_range_start": DAYS[0], "dagster/asset_partition_range_end": DAYS[-1]})
+    result = run(tags=RANGE)
 
     # One run, every asset materialized once per day of the range.
     per_asset = {}
     for event in result.get_asset_materialization_events():
         per_asset.setdefault(event.asset_key.to_user_string(), []).append(event.partition)
     assert per_asset["warehouse/fact_transactions"] == DAYS and per_asset["silver/transactions"] == DAYS
-    assert len(result.get_asset_check_evaluations()) == 34  # checks cover the whole range at once
+    evaluations = result.get_asset_check_evaluations()
+    assert sorted(e.partition for e in evaluations) == sorted(DAYS * 34)  # every check, once per day
     assert all(e.passed for e in result.get_asset_check_evaluations() if e.severity.value == "ERROR")
     before = {d: _state(postgres, lake, d) for d in DAYS}
     for d in DAYS:

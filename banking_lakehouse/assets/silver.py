@@ -91,7 +91,7 @@ def _publish(context, entity: str, silver: DataFrame, quarantine: DataFrame, spa
     yield Output(silver, output_name="silver")
     yield Output(quarantine, output_name="quarantine")
     spark.catalog.clearCache()  # the cached classification (transforms.silver._split) is written out
-    yield from evaluate(f"silver/{entity}", CheckInputs(list(context.partition_keys), lake, spark))
+    yield from evaluate(context, f"silver/{entity}", CheckInputs(list(context.partition_keys), lake, spark))
 
 
 def build_master_asset(entity: str):

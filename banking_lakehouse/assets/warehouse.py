@@ -77,9 +77,9 @@ def build_load_asset(load: Load):
         check_specs=check_specs(key),
     )
     def _load(context: AssetExecutionContext, lake: LakeResource, postgres: PostgresResource):
-        started = time.perf_counter()
-        rows, replaced, months, loaded = 0, 0, set(), []
-        for date in context.partition_keys:
+        for date in context.partition_keys:  # each day's own numbers, also in a multi-day run
+            started = time.perf_counter()
+            rows, replaced, months, loaded = 0, 0, set(), []
             for source in load.sources:
                 data = lake.read_arrow(source, date)
                 rows += data.num_rows
@@ -92,14 +92,15 @@ def build_load_asset(load: Load):
                     months.update(postgres.ensure_fact_partitions(data.column("transaction_date")))
                 where = {"batch_date": date} | ({"entity": source[1]} if source[0] == "quarantine" else {})
                 replaced += postgres.replace_rows(load.table, data, where)
-        metadata = {"dagster/row_count": rows, "rows_replaced": replaced, "table": load.table,
-                    "load_seconds": round(time.perf_counter() - started, 2)}
-        if months:
-            metadata["monthly_partitions"] = ", ".join(sorted(months))
-        if load.metrics:
-            metadata.update(load.metrics(lake, list(context.partition_keys), loaded))
-        yield MaterializeResult(metadata=metadata)
-        yield from evaluate(key, CheckInputs(list(context.partition_keys), lake, postgres=postgres))
+            metadata = {"dagster/row_count": rows, "rows_replaced": replaced, "table": load.table,
+                        "load_seconds": round(time.perf_counter() - started, 2)}
+            if months:
+                metadata["monthly_partitions"] = ", ".join(sorted(months))
+            if load.metrics:
+                metadata.update(load.metrics(lake, [date], loaded))
+            context.add_asset_metadata(metadata, partition_key=date)
+        yield MaterializeResult()
+        yield from evaluate(context, key, CheckInputs(list(context.partition_keys), lake, postgres=postgres))
 
     return _load
 

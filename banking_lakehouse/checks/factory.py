@@ -7,18 +7,36 @@ from sql/checks/.
 
 from __future__ import annotations
 
+import datetime as dt
+import statistics
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 
 import pyarrow.compute as pc
-from dagster import AssetCheckResult, AssetCheckSpec, AssetKey, MetadataValue
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckKey,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    MetadataValue,
+    Output,
+)
 from pyspark.sql import SparkSession, functions as F
 
 from banking_lakehouse import settings
-from banking_lakehouse.checks.rules import Rule, rules_for
+from banking_lakehouse.checks.rules import (
+    ANOMALY_MAD_SIGMAS,
+    ANOMALY_MIN_HISTORY,
+    ANOMALY_MIN_RELATIVE_BAND,
+    ANOMALY_WINDOW_DAYS,
+    Rule,
+    rules_for,
+)
 from banking_lakehouse.contracts import CONTRACTS, contract_rules, expected_types
+from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.lake import LakeResource, markdown_table
 from banking_lakehouse.resources.postgres import PostgresResource
 
@@ -56,8 +74,10 @@ Outcome = tuple[int, dict]  # failing rows, metadata
 
 
 def check_specs(asset: str) -> list[AssetCheckSpec]:
+    """Partitioned check specs: each day's result belongs to that day, also in a multi-day run."""
     return [
-        AssetCheckSpec(r.name, asset=AssetKey(asset.split("/")), description=r.description, blocking=r.blocking)
+        AssetCheckSpec(r.name, asset=AssetKey(asset.split("/")), description=r.description, blocking=r.blocking,
+                       partitions_def=daily_partitions_def)
         for r in rules_for(asset)
     ]
 
@@ -66,8 +86,9 @@ def _markdown(rows: list[dict]) -> MetadataValue:
     return MetadataValue.md(markdown_table(rows) if rows else "_no failing rows_")
 
 
-def contract_outcomes(asset: str, inputs: CheckInputs) -> dict[str, Outcome]:
-    """Schema drift from the DataFrame's schema, then one Spark pass counting every contract rule."""
+def contract_outcomes(asset: str, inputs: CheckInputs) -> dict[str, dict[str, Outcome]]:
+    """Per day: schema drift from the DataFrame's schema, then one Spark pass (grouped by day) counting
+    every contract rule."""
     model = CONTRACTS[asset.split("/")[1]]
     df = inputs.lake.read(inputs.spark, asset.split("/"), inputs.dates)
     required, unique, validity = contract_rules(model)
@@ -78,42 +99,48 @@ def contract_outcomes(asset: str, inputs: CheckInputs) -> dict[str, Outcome]:
         for c in sorted(expected.keys() | actual.keys())
         if expected.get(c) != actual.get(c)
     ]
-    outcomes: dict[str, Outcome] = {
-        "contract_schema": (len(drift), {"columns_differing": len(drift), "examples": _markdown(drift)})
-    }
+    schema = (len(drift), {"columns_differing": len(drift), "examples": _markdown(drift)})
     if drift:  # the rules below name columns that may not exist
-        return outcomes
+        return {d: {"contract_schema": schema} for d in inputs.dates}
 
     incomplete = F.greatest(*[F.col(c).isNull() for c in required])
     invalid = F.greatest(*[r.failing() for r in validity])
-    aggs = [F.sum(incomplete.cast("long")).alias("incomplete"), F.sum(invalid.cast("long")).alias("invalid")]
-    aggs += [F.sum(F.col(c).isNull().cast("long")).alias(f"null_{c}") for c in required]
-    # Unique within a batch: a range run holds each day's snapshot of the master data.
-    aggs += [(F.count(c) - F.countDistinct(c, "batch_date")).alias(f"duplicate_{c}") for c in unique]
-    aggs += [F.sum(r.failing().cast("long")).alias(f"invalid_{i}") for i, r in enumerate(validity)]
-    totals = {k: int(v or 0) for k, v in df.agg(*aggs).first().asDict().items()}
+    aggs = {"incomplete": F.sum(incomplete.cast("long")), "invalid": F.sum(invalid.cast("long"))}
+    aggs |= {f"null_{c}": F.sum(F.col(c).isNull().cast("long")) for c in required}
+    aggs |= {f"duplicate_{c}": F.count(c) - F.countDistinct(c) for c in unique}
+    aggs |= {f"invalid_{i}": F.sum(r.failing().cast("long")) for i, r in enumerate(validity)}
+    day = F.date_format("batch_date", "yyyy-MM-dd")
+    counted = df.groupBy(day.alias("_day")).agg(*[expr.alias(name) for name, expr in aggs.items()]).collect()
+    by_day = {r["_day"]: r.asDict() for r in counted}
+    outcomes = {}
+    for date in inputs.dates:
+        totals = {name: int(by_day.get(date, {}).get(name) or 0) for name in aggs}
+        of_day = df.where(day == date)
 
-    def examples(condition, columns: list[str]) -> MetadataValue:
-        rows = df.where(condition).select("source_file", "source_line", *columns).limit(EXAMPLE_ROWS).collect()
-        return _markdown([r.asDict() for r in rows])
+        def examples(condition, columns: list[str]) -> MetadataValue:
+            rows = of_day.where(condition).select("source_file", "source_line", *columns).limit(EXAMPLE_ROWS).collect()
+            return _markdown([r.asDict() for r in rows])
 
-    duplicates = sum(totals[f"duplicate_{c}"] for c in unique)
-    dup_examples: list[dict] = []
-    for c in unique:
-        if totals[f"duplicate_{c}"]:
-            repeated = df.groupBy(c, "batch_date").count().where("count > 1").limit(EXAMPLE_ROWS)
-            dup_examples += [r.asDict() for r in repeated.collect()]
-    outcomes["completeness"] = (
-        totals["incomplete"],
-        {**{f"nulls_{c}": totals[f"null_{c}"] for c in required},
-         "examples": examples(incomplete, required) if totals["incomplete"] else _markdown([])},
-    )
-    outcomes["uniqueness"] = (duplicates, {"duplicate_values": duplicates, "examples": _markdown(dup_examples)})
-    outcomes["validity"] = (
-        totals["invalid"],
-        {**{f"{r.column}_{r.check}": totals[f"invalid_{i}"] for i, r in enumerate(validity)},
-         "examples": examples(invalid, sorted({r.column for r in validity})) if totals["invalid"] else _markdown([])},
-    )
+        duplicates = sum(totals[f"duplicate_{c}"] for c in unique)
+        dup_examples: list[dict] = []
+        for c in unique:
+            if totals[f"duplicate_{c}"]:
+                repeated = of_day.groupBy(c).count().where("count > 1").limit(EXAMPLE_ROWS)
+                dup_examples += [r.asDict() for r in repeated.collect()]
+        outcomes[date] = {
+            "contract_schema": schema,
+            "completeness": (
+                totals["incomplete"],
+                {**{f"nulls_{c}": totals[f"null_{c}"] for c in required},
+                 "examples": examples(incomplete, required) if totals["incomplete"] else _markdown([])},
+            ),
+            "uniqueness": (duplicates, {"duplicate_values": duplicates, "examples": _markdown(dup_examples)}),
+            "validity": (
+                totals["invalid"],
+                {**{f"{r.column}_{r.check}": totals[f"invalid_{i}"] for i, r in enumerate(validity)},
+                 "examples": examples(invalid, sorted({r.column for r in validity})) if totals["invalid"] else _markdown([])},
+            ),
+        }
     return outcomes
 
 
@@ -165,8 +192,69 @@ def _fact_reconciliation(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome
 
 
 def _orphans(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
-    orphans = inputs.fact_totals[1]
-    return orphans, {"orphan_rows": orphans}
+    rows, orphans, _ = inputs.fact_totals
+    rate = orphans / rows if rows else 0.0
+    failed = orphans if rate > rule.threshold else 0
+    return failed, {"orphan_rows": orphans, "orphan_rate": round(rate, 6), "threshold": rule.threshold}
+
+
+def _lake_history(inputs: CheckInputs, key: list[str], first: str, last: str) -> list[str]:
+    return [d for d in inputs.lake.list_partitions(key) if first <= d <= last]
+
+
+def _silver_rows(inputs: CheckInputs, first: str, last: str) -> dict[str, float]:
+    key = ["silver", "transactions"]
+    return {d: inputs.lake.partition_stats(key, d)["rows"] for d in _lake_history(inputs, key, first, last)}
+
+
+def _quarantined_share(inputs: CheckInputs, first: str, last: str) -> dict[str, float]:
+    """Quarantined rows over delivered records, per batch (manifests only: no data read)."""
+    rates = {}
+    for d in _lake_history(inputs, ["quarantine", "transactions"], first, last):
+        raw = inputs.lake.raw_rows(d, "transactions")
+        rates[d] = inputs.lake.partition_stats(["quarantine", "transactions"], d)["rows"] / raw if raw else 0.0
+    return rates
+
+
+def _warehouse_metric(column: str):
+    def values(inputs: CheckInputs, first: str, last: str) -> dict[str, float]:
+        rows = inputs.postgres.fetch(_sql("batch_metrics.sql"), {"first": first, "last": last})
+        metrics = {d.isoformat(): {"amount_usd": float(amount), "fraud_rate": fraud / facts if facts else 0.0}
+                   for d, facts, amount, fraud in rows}
+        return {d: m[column] for d, m in metrics.items()}
+
+    return values
+
+
+METRICS: dict[str, Callable[[CheckInputs, str, str], dict[str, float]]] = {
+    "silver_rows": _silver_rows,
+    "quarantine_rate": _quarantined_share,
+    "amount_usd": _warehouse_metric("amount_usd"),
+    "fraud_rate": _warehouse_metric("fraud_rate"),
+}
+
+
+def _anomaly(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
+    """The batch's value against the earlier batches' (robust band: median ± max(k·1.4826·MAD, 10 %)).
+
+    Silent until enough history; the history is whatever earlier batches are committed when the check
+    runs, so a day of a range run sees the days before it exactly as a single-day run would."""
+    date = inputs.dates[0]
+    first = (dt.date.fromisoformat(date) - dt.timedelta(days=ANOMALY_WINDOW_DAYS)).isoformat()
+    values = METRICS[rule.metric](inputs, first, date)
+    value = values.get(date, 0.0)
+    history = [v for d, v in sorted(values.items()) if d < date]
+    if len(history) < ANOMALY_MIN_HISTORY:
+        return 0, {"value": value, "history_batches": len(history),
+                   "band": f"insufficient history: needs {ANOMALY_MIN_HISTORY} earlier batches"}
+    median = statistics.median(history)
+    mad = statistics.median(abs(v - median) for v in history)
+    half = max(ANOMALY_MAD_SIGMAS * 1.4826 * mad, ANOMALY_MIN_RELATIVE_BAND * abs(median))
+    low, high = median - half, median + half
+    return int(not low <= value <= high), {
+        "value": value, "median": median, "band_low": round(low, 6), "band_high": round(high, 6),
+        "history_batches": len(history),
+    }
 
 
 def _aggregate_reconciliation(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
@@ -188,22 +276,33 @@ EVALUATORS: dict[str, Callable[[str, Rule, CheckInputs], Outcome]] = {
     "orphans": _orphans,
     "aggregate_reconciliation": _aggregate_reconciliation,
     "batch_freshness": _batch_freshness,
+    "anomaly": _anomaly,
 }
 
 
-def evaluate(asset: str, inputs: CheckInputs) -> Iterator[AssetCheckResult]:
-    """Yields one AssetCheckResult per rule of the asset, with failing counts and examples."""
+def evaluate(context: AssetExecutionContext, asset: str, inputs: CheckInputs) -> Iterator[AssetCheckEvaluation | Output]:
+    """Every rule of the asset evaluated for each day of the run, each result recorded against its own
+    partition (with failing counts and examples); a failed blocking ERROR rule stops the step once all
+    are recorded, so nothing downstream materializes on top of it."""
     rules = rules_for(asset)
     contract = contract_outcomes(asset, inputs) if inputs.spark is not None else {}
+    for date in inputs.dates:
+        day = CheckInputs([date], inputs.lake, inputs.spark, inputs.postgres)
+        for rule in rules:
+            if rule.kind in CONTRACT_KINDS:
+                failed, metadata = contract[date].get(rule.kind, (1, {"skipped": "contract_schema failed"}))
+            else:
+                failed, metadata = EVALUATORS[rule.kind](asset, rule, day)
+            yield AssetCheckEvaluation(
+                asset_key=AssetKey(asset.split("/")),
+                check_name=rule.name,
+                passed=failed == 0,
+                severity=rule.severity,
+                blocking=rule.blocking,
+                metadata={"failed_rows": failed, **metadata},
+                partition=date,
+            )
+    # The check outputs Dagster expects once per step; the evaluations above carry the results.
+    outputs = {spec.key: name for name, spec in context.assets_def.check_specs_by_output_name.items()}
     for rule in rules:
-        if rule.kind in CONTRACT_KINDS:
-            failed, metadata = contract.get(rule.kind, (1, {"skipped": "contract_schema failed"}))
-        else:
-            failed, metadata = EVALUATORS[rule.kind](asset, rule, inputs)
-        yield AssetCheckResult(
-            asset_key=AssetKey(asset.split("/")),
-            check_name=rule.name,
-            passed=failed == 0,
-            severity=rule.severity,
-            metadata={"failed_rows": failed, **metadata},
-        )
+        yield Output(None, output_name=outputs[AssetCheckKey(AssetKey(asset.split("/")), rule.name)])

@@ -26,6 +26,14 @@ class Rule:
     blocking: bool
     description: str
     threshold: float = 0.0
+    metric: str = ""  # what an anomaly rule watches (factory.METRICS)
+
+
+# Anomaly rules: the batch's value against the same value of the earlier batches (robust: median and MAD).
+ANOMALY_WINDOW_DAYS = 14  # history: the batches of the 14 days before
+ANOMALY_MIN_HISTORY = 5  # silent (passed, "insufficient history") until this many earlier batches
+ANOMALY_MAD_SIGMAS = 3.5  # band half-width in MAD-based standard deviations (1.4826 · MAD)
+ANOMALY_MIN_RELATIVE_BAND = 0.10  # and never narrower than ±10 % of the median (a perfectly steady history)
 
 
 def _silver_rules(entity: str) -> list[Rule]:
@@ -55,7 +63,16 @@ RULES: tuple[Rule, ...] = (
     Rule("fact_matches_silver", "warehouse/fact_transactions", "fact_reconciliation", ERROR, True,
          "fact rows of the batch = silver transaction rows of the batch"),
     Rule("orphans_flagged", "warehouse/fact_transactions", "orphans", WARN, False,
-         "fact rows of the batch pointing at an unknown customer, account or merchant"),
+         "share of the batch's fact rows pointing at an unknown customer, account or merchant at most the "
+         "orphan warn rate (BANKING_ORPHAN_WARN_RATE)", threshold=settings.orphan_warn_rate()),
+    Rule("row_count_anomaly", "silver/transactions", "anomaly", WARN, False,
+         "the batch's silver rows within the robust band of the earlier batches (median ± MAD)", metric="silver_rows"),
+    Rule("quarantine_rate_anomaly", "silver/transactions", "anomaly", WARN, False,
+         "the batch's quarantined share within the robust band of the earlier batches", metric="quarantine_rate"),
+    Rule("amount_anomaly", "warehouse/fact_transactions", "anomaly", WARN, False,
+         "the batch's Σ amount_usd within the robust band of the earlier batches", metric="amount_usd"),
+    Rule("fraud_rate_anomaly", "warehouse/fraud_transactions", "anomaly", WARN, False,
+         "the batch's flagged share within the robust band of the earlier batches", metric="fraud_rate"),
     Rule("amount_matches_fact", "warehouse/daily_customer_summary", "aggregate_reconciliation", ERROR, True,
          "Σ total_amount_usd of the batch = Σ amount_usd of the batch's fact rows"),
     Rule("amount_matches_fact", "warehouse/merchant_daily_summary", "aggregate_reconciliation", ERROR, True,

@@ -425,24 +425,24 @@ class LakeIOManager(ConfigurableIOManager):
         dates = list(context.asset_partition_keys)
         started = time.perf_counter()
         stats = self.lake.publish(obj, context.asset_key.path, dates)
-        rows = sum(s["rows"] for s in stats.values())
-        sample = self.lake.head_arrow(context.asset_key.path, dates[-1], PREVIEW_ROWS)
-        metadata = {}
+        metadata = {"write_seconds": round(time.perf_counter() - started, 2),
+                    "path": self.lake.table_uri(context.asset_key.path)}
         if "dagster/column_schema" not in (context.definition_metadata or {}):  # contracts declare their own
             metadata["dagster/column_schema"] = TableSchema(
                 columns=[TableColumn(f.name, f.dataType.simpleString()) for f in obj.schema.fields]
             )
-        context.add_output_metadata(
-            {
-                **metadata,
-                "dagster/row_count": rows,
-                "bytes_written": sum(s["bytes"] for s in stats.values()),
-                "write_seconds": round(time.perf_counter() - started, 2),
-                "path": self.lake.table_uri(context.asset_key.path),
-                "partitions_written": len(stats),
-                "preview": MetadataValue.md(markdown_table(sample.to_pylist())),
-            }
-        )
+        context.add_output_metadata(metadata)
+        for date, written in stats.items():  # each partition's own numbers, also in a multi-day run
+            sample = self.lake.head_arrow(context.asset_key.path, date, PREVIEW_ROWS)
+            context.step_context.add_asset_metadata(
+                {
+                    "dagster/row_count": written["rows"],
+                    "bytes_written": written["bytes"],
+                    "preview": MetadataValue.md(markdown_table(sample.to_pylist())),
+                },
+                asset_key=context.asset_key,
+                partition_key=date,
+            )
 
     def load_input(self, context: InputContext) -> DataFrame:
         dates = list(context.asset_partition_keys)

@@ -44,7 +44,7 @@ def detect_fraud(batch: DataFrame, history: DataFrame, customers: DataFrame) -> 
     ).select("transaction_id", "card_testing")
     velocity = _in_dense_window(df, ["account_key"], 3_600, 10, "velocity").select("transaction_id", "velocity")
 
-    previous = Window.partitionBy("account_key").orderBy("_epoch")
+    previous = Window.partitionBy("account_key").orderBy("_epoch", "transaction_id")  # ties broken: same result every run
     home = customers.select("customer_key", F.col("country").alias("_home"))
     travel = (
         df.where("is_card_present")
