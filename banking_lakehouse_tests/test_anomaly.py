@@ -41,5 +41,4 @@ def test_a_day_at_thirty_percent_volume_warns_and_normal_days_stay_green(spark, 
     assert metadata["history_batches"] == 6 and metadata["median"] == steady.metadata["value"].value
     assert metadata["value"] < metadata["band_low"] < metadata["median"] < metadata["band_high"]
     assert metadata["value"] / metadata["median"] < 0.31
-    assert not low[("amount_anomaly", DAYS[-1])].passed  # Σ amount fell with the volume
     assert low[("quarantine_rate_anomaly", DAYS[-1])].passed  # the share quarantined did not change

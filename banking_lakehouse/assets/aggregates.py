@@ -5,6 +5,7 @@ from dagster import AssetIn, BackfillPolicy, asset
 from pyspark.sql import DataFrame
 
 from banking_lakehouse.partitions import daily_partitions_def
+from banking_lakehouse.resources.spark import SPARK_POOL
 from banking_lakehouse.transforms import gold
 
 AGGREGATE_ASSET_ARGS = dict(
@@ -15,6 +16,7 @@ AGGREGATE_ASSET_ARGS = dict(
     tags={"layer": "gold"},
     partitions_def=daily_partitions_def,
     backfill_policy=BackfillPolicy.single_run(),
+    pool=SPARK_POOL,
 )
 
 

@@ -8,7 +8,7 @@ from pyspark.sql import DataFrame, functions as F
 
 from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.lake import LakeResource
-from banking_lakehouse.resources.spark import SparkResource
+from banking_lakehouse.resources.spark import SPARK_POOL, SparkResource
 from banking_lakehouse.transforms.fraud import detect_fraud
 
 FACT_KEY = ["gold", "fact_transactions"]
@@ -32,6 +32,7 @@ def _earlier_fact(spark, lake: LakeResource, date: str) -> DataFrame:
     tags={"layer": "gold"},
     partitions_def=daily_partitions_def,
     backfill_policy=BackfillPolicy.single_run(),
+    pool=SPARK_POOL,
 )
 def fraud_transactions(
     context: AssetExecutionContext, spark: SparkResource, lake: LakeResource, fact: DataFrame, customers: DataFrame

@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, Backfill
 from pyspark.sql import DataFrame
 
 from banking_lakehouse.partitions import daily_partitions_def
+from banking_lakehouse.resources.spark import SPARK_POOL
 from banking_lakehouse.resources.pii import PiiKeyResource
 from banking_lakehouse.transforms import gold
 
@@ -27,6 +28,7 @@ LAKE_KINDS = {"spark", "parquet"}
     group_name="gold",
     partitions_def=daily_partitions_def,
     backfill_policy=BackfillPolicy.single_run(),
+    pool=SPARK_POOL,
 )
 def gold_dimensions(pii: PiiKeyResource, customers: DataFrame, accounts: DataFrame, merchants: DataFrame):
     return gold.dim_customer(customers, pii.key), gold.dim_account(accounts, pii.key), gold.dim_merchant(merchants, pii.key)
@@ -46,6 +48,7 @@ def gold_dimensions(pii: PiiKeyResource, customers: DataFrame, accounts: DataFra
     tags={"layer": "gold"},
     partitions_def=daily_partitions_def,
     backfill_policy=BackfillPolicy.single_run(),
+    pool=SPARK_POOL,
 )
 def fact_transactions(
     context: AssetExecutionContext, pii: PiiKeyResource, transactions: DataFrame, customers: DataFrame,

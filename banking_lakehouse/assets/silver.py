@@ -16,7 +16,7 @@ from banking_lakehouse.checks.factory import CheckInputs, check_specs, evaluate
 from banking_lakehouse.contracts import CONTRACTS, column_schema
 from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.lake import LakeResource
-from banking_lakehouse.resources.spark import SparkResource
+from banking_lakehouse.resources.spark import SPARK_POOL, SparkResource
 from banking_lakehouse.transforms.raw_reader import read_raw
 from banking_lakehouse.transforms.silver import MASTER_SPECS, clean_master, clean_transactions, file_spec
 
@@ -104,6 +104,7 @@ def build_master_asset(entity: str):
         group_name="silver",
         partitions_def=daily_partitions_def,
         backfill_policy=BackfillPolicy.single_run(),
+        pool=SPARK_POOL,
         check_specs=check_specs(f"silver/{entity}"),
     )
     def _asset(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource):
@@ -127,6 +128,7 @@ def build_master_asset(entity: str):
     group_name="silver",
     partitions_def=daily_partitions_def,
     backfill_policy=BackfillPolicy.single_run(),
+    pool=SPARK_POOL,
     check_specs=check_specs("silver/transactions"),
 )
 def silver_transactions(

@@ -235,7 +235,7 @@ METRICS: dict[str, Callable[[CheckInputs, str, str], dict[str, float]]] = {
 
 
 def _anomaly(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
-    """The batch's value against the earlier batches' (robust band: median ± max(k·1.4826·MAD, 10 %)).
+    """The batch's value against the earlier batches' (robust band: median ± max(k·1.4826·MAD, 10 %, floor)).
 
     Silent until enough history; the history is whatever earlier batches are committed when the check
     runs, so a day of a range run sees the days before it exactly as a single-day run would."""
@@ -249,7 +249,7 @@ def _anomaly(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
                    "band": f"insufficient history: needs {ANOMALY_MIN_HISTORY} earlier batches"}
     median = statistics.median(history)
     mad = statistics.median(abs(v - median) for v in history)
-    half = max(ANOMALY_MAD_SIGMAS * 1.4826 * mad, ANOMALY_MIN_RELATIVE_BAND * abs(median))
+    half = max(ANOMALY_MAD_SIGMAS * 1.4826 * mad, ANOMALY_MIN_RELATIVE_BAND * abs(median), rule.min_band)
     low, high = median - half, median + half
     return int(not low <= value <= high), {
         "value": value, "median": median, "band_low": round(low, 6), "band_high": round(high, 6),

@@ -27,6 +27,7 @@ class Rule:
     description: str
     threshold: float = 0.0
     metric: str = ""  # what an anomaly rule watches (factory.METRICS)
+    min_band: float = 0.0  # an anomaly band's least half-width in the metric's own unit
 
 
 # Anomaly rules: the batch's value against the same value of the earlier batches (robust: median and MAD).
@@ -34,6 +35,7 @@ ANOMALY_WINDOW_DAYS = 14  # history: the batches of the 14 days before
 ANOMALY_MIN_HISTORY = 5  # silent (passed, "insufficient history") until this many earlier batches
 ANOMALY_MAD_SIGMAS = 3.5  # band half-width in MAD-based standard deviations (1.4826 · MAD)
 ANOMALY_MIN_RELATIVE_BAND = 0.10  # and never narrower than ±10 % of the median (a perfectly steady history)
+RATE_MIN_BAND = 0.005  # nor, for a share, than ±0.5 percentage points (a small batch rounds its counts)
 
 
 def _silver_rules(entity: str) -> list[Rule]:
@@ -68,11 +70,14 @@ RULES: tuple[Rule, ...] = (
     Rule("row_count_anomaly", "silver/transactions", "anomaly", WARN, False,
          "the batch's silver rows within the robust band of the earlier batches (median ± MAD)", metric="silver_rows"),
     Rule("quarantine_rate_anomaly", "silver/transactions", "anomaly", WARN, False,
-         "the batch's quarantined share within the robust band of the earlier batches", metric="quarantine_rate"),
+         "the batch's quarantined share within the robust band of the earlier batches", metric="quarantine_rate",
+         min_band=RATE_MIN_BAND),
     Rule("amount_anomaly", "warehouse/fact_transactions", "anomaly", WARN, False,
-         "the batch's Σ amount_usd within the robust band of the earlier batches", metric="amount_usd"),
+         "the batch's Σ amount_usd (outliers left out) within the robust band of the earlier batches",
+         metric="amount_usd"),
     Rule("fraud_rate_anomaly", "warehouse/fraud_transactions", "anomaly", WARN, False,
-         "the batch's flagged share within the robust band of the earlier batches", metric="fraud_rate"),
+         "the batch's flagged share within the robust band of the earlier batches", metric="fraud_rate",
+         min_band=RATE_MIN_BAND),
     Rule("amount_matches_fact", "warehouse/daily_customer_summary", "aggregate_reconciliation", ERROR, True,
          "Σ total_amount_usd of the batch = Σ amount_usd of the batch's fact rows"),
     Rule("amount_matches_fact", "warehouse/merchant_daily_summary", "aggregate_reconciliation", ERROR, True,

@@ -14,6 +14,9 @@ from pydantic import Field
 from pyspark.sql import SparkSession
 
 MIN_JAVA = 17
+# The concurrency pool of every asset that runs Spark: dagster.yaml gives it one slot (granularity run),
+# so one Spark run holds the machine's cores while runs without Spark (health, freshness) still start.
+SPARK_POOL = "spark"
 _lock = threading.Lock()
 
 
