@@ -34,6 +34,7 @@ def serve_s3() -> None:
 COMMANDS = {"stop-postgres": lambda: stop_embedded(settings.embedded_pg_dir()), "s3-server": serve_s3}
 
 if __name__ == "__main__":
+    settings.owner_only_files()
     if len(sys.argv) != 2 or sys.argv[1] not in COMMANDS:
         sys.exit(f"usage: python -m banking_lakehouse {{{'|'.join(COMMANDS)}}}")
     COMMANDS[sys.argv[1]]()

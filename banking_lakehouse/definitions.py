@@ -2,8 +2,8 @@
 
 from dagster import Definitions, in_process_executor, load_assets_from_modules
 
+from banking_lakehouse import settings
 from banking_lakehouse.assets import aggregates, batches, fraud, gold, health, raw, silver, warehouse
-from banking_lakehouse.checks.freshness import freshness_checks_sensor, warehouse_freshness_checks
 from banking_lakehouse.jobs import daily_pipeline_job
 from banking_lakehouse.resources import build_resources
 from banking_lakehouse.schedules import daily_pipeline_schedule
@@ -16,14 +16,14 @@ def build_definitions(resources: dict) -> Definitions:
     """The same code location over any resources (local, DSN, a benchmark's private lake)."""
     return Definitions(
         assets=load_assets_from_modules(ASSET_MODULES),
-        asset_checks=warehouse_freshness_checks,
         jobs=[daily_pipeline_job],
         schedules=[daily_pipeline_schedule],
-        sensors=[freshness_checks_sensor, landing_zone_sensor],
+        sensors=[landing_zone_sensor],
         resources=resources,
         # One process, one SparkSession per run: the multiprocess executor would start a JVM per step.
         executor=in_process_executor,
     )
 
 
+settings.owner_only_files()
 defs = build_definitions(build_resources())

@@ -12,6 +12,11 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 SQL_DIR = PROJECT_DIR / "sql"
 
 
+def owner_only_files() -> None:
+    """Everything this process creates (lake, landing copies, scratch, logs) is readable by its owner only."""
+    os.umask(0o077)
+
+
 def data_dir() -> Path:
     """Root for everything the local mode writes: the lake, the embedded PostgreSQL, Dagster's home."""
     return Path(os.getenv("BANKING_DATA_DIR", PROJECT_DIR / "data"))
@@ -59,6 +64,17 @@ def quarantine_warn_rate() -> float:
 def quarantine_error_rate() -> float:
     """Quarantined share of a batch above which a blocking ERROR check fails (default 5 %)."""
     return float(os.getenv("BANKING_QUARANTINE_ERROR_RATE", "0.05"))
+
+
+def automation_running() -> bool:
+    """Whether the schedule and sensors start RUNNING (BANKING_AUTOMATION=on: docker compose) or STOPPED
+    (the default: a laptop runs what a person starts)."""
+    return os.getenv("BANKING_AUTOMATION", "off").strip().lower() in ("on", "1", "true", "yes")
+
+
+def deployment() -> str:
+    """Which deployment this is (BANKING_DEPLOYMENT): `local` (a laptop) unless said otherwise."""
+    return os.getenv("BANKING_DEPLOYMENT", "local").strip().lower()
 
 
 def orphan_warn_rate() -> float:

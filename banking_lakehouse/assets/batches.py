@@ -5,6 +5,7 @@ import datetime as dt
 import pyarrow as pa
 from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MaterializeResult, asset
 
+from banking_lakehouse.checks.freshness import WAREHOUSE_FRESHNESS
 from banking_lakehouse.generator import RAW_FILES
 from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.lake import LakeResource
@@ -47,6 +48,7 @@ def batch_rows(lake: LakeResource, date: str) -> pa.Table:
     tags={"layer": "warehouse"},
     partitions_def=daily_partitions_def,
     backfill_policy=BackfillPolicy.single_run(),
+    freshness_policy=WAREHOUSE_FRESHNESS,
 )
 def warehouse_batches(context: AssetExecutionContext, lake: LakeResource, postgres: PostgresResource):
     for date in context.partition_keys:

@@ -14,6 +14,7 @@ import pyarrow as pa
 from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MaterializeResult, asset
 
 from banking_lakehouse.checks.factory import CheckInputs, check_specs, evaluate
+from banking_lakehouse.checks.freshness import WAREHOUSE_FRESHNESS
 from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.postgres import PostgresResource
@@ -75,6 +76,7 @@ def build_load_asset(load: Load):
         partitions_def=daily_partitions_def,
         backfill_policy=BackfillPolicy.single_run(),
         check_specs=check_specs(key),
+        freshness_policy=WAREHOUSE_FRESHNESS,
     )
     def _load(context: AssetExecutionContext, lake: LakeResource, postgres: PostgresResource):
         for date in context.partition_keys:  # each day's own numbers, also in a multi-day run

@@ -1,8 +1,8 @@
-"""Freshness: the warehouse must hold yesterday's batch by 06:00 UTC (a WARN, evaluated by a sensor)."""
+"""Freshness: every warehouse table must have loaded a batch within the last day (Dagster's time-window
+FreshnessPolicy, evaluated by Dagster itself: WARN after 26 hours, FAIL after 30)."""
 
-from dagster import AssetKey, build_sensor_for_freshness_checks, build_time_partition_freshness_checks
+import datetime as dt
 
-warehouse_freshness_checks = build_time_partition_freshness_checks(
-    assets=[AssetKey(["warehouse", "fact_transactions"])], deadline_cron="0 6 * * *", timezone="UTC"
-)
-freshness_checks_sensor = build_sensor_for_freshness_checks(freshness_checks=warehouse_freshness_checks)
+from dagster import FreshnessPolicy
+
+WAREHOUSE_FRESHNESS = FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=30), warn_window=dt.timedelta(hours=26))

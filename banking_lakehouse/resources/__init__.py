@@ -52,7 +52,8 @@ def build_resources() -> dict[str, object]:
     postgres = (
         PostgresResource(dsn=EnvVar("BANKING_PG_DSN")) if settings.pg_dsn_configured() else PostgresResource()
     )
-    pii = PiiKeyResource(key=EnvVar("BANKING_PII_KEY")) if settings.pii_key_configured() else PiiKeyResource()
+    pii = (PiiKeyResource(key=EnvVar("BANKING_PII_KEY"), deployment=settings.deployment())
+           if settings.pii_key_configured() else PiiKeyResource(deployment=settings.deployment()))
     delivery = DeliverySource(
         source=settings.source(), landing_uri=str(settings.landing_dir()), encoding=settings.landing_encoding()
     )

@@ -4,6 +4,7 @@ BANKING_PG_DSN names another server. Loads are COPY in one transaction per batch
 from __future__ import annotations
 
 import io
+import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +39,26 @@ def embedded_server_uri(data_dir: Path) -> str:
         return _embedded_uris[key]
 
 
+class WarehouseConnectionError(ConnectionError):
+    """The warehouse cannot be reached; the message never holds the DSN's password."""
+
+
+PASSWORD_IN_DSN = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<secret>[^\s\"']*)@", re.IGNORECASE)
+PASSWORD_KEYWORD = re.compile(r"(?P<head>password\s*=\s*)(?P<secret>'[^']*'|\S+)", re.IGNORECASE)
+
+
+def redacted(text: str, dsn: str | None = None) -> str:
+    """`text` with every password of a DSN (URI or key=value form) replaced by ***, also when the DSN is
+    malformed; with `dsn`, its password is removed from `text` wherever it appears."""
+    secrets = set()
+    for source in filter(None, (text, dsn)):
+        secrets.update(m.group("secret") for m in PASSWORD_IN_DSN.finditer(source))
+        secrets.update(m.group("secret").strip("'") for m in PASSWORD_KEYWORD.finditer(source))
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
 def _copyable(table: pa.Table) -> pa.Table:
     """COPY's CSV text of every column: timestamps as naive UTC (the session runs in UTC, and COPY is
     fastest so), bytes as bytea hex (`\\x…`), so any delivered byte can be loaded."""
@@ -65,7 +86,13 @@ class PostgresResource(ConfigurableResource):
         return self.dsn or embedded_server_uri(Path(self.embedded_dir))
 
     def connect(self, autocommit: bool = False) -> psycopg.Connection:
-        conn = psycopg.connect(self.uri(), autocommit=autocommit)
+        uri = self.uri()
+        try:
+            conn = psycopg.connect(uri, autocommit=autocommit)
+        except (psycopg.Error, ValueError) as error:  # libpq echoes a malformed DSN, password included
+            raise WarehouseConnectionError(
+                f"cannot connect to PostgreSQL at {redacted(uri)} (BANKING_PG_DSN): {redacted(str(error), uri)}"
+            ) from None
         conn.execute("SET TIME ZONE 'UTC'")
         return conn
 

@@ -80,6 +80,7 @@ class SparkResource(ConfigurableResource):
                 "spark.sql.sources.partitionOverwriteMode": "dynamic",
                 "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
                 "spark.sql.parquet.compression.codec": "snappy",
+                "spark.hadoop.fs.permissions.umask-mode": "077",  # the lake's files owner-only, as the process's
                 **self.conf,
             }
             for key, value in settings.items():
