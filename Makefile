@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-DATE   ?= 2024-12-01
+DATE   ?= $(shell date -u -d yesterday +%F 2>/dev/null || python3 -c "import datetime as d; print(d.date.today() - d.timedelta(1))")
+DAYS   ?= 1
 ROWS   ?= 100000
 SEED   ?= 7
 export DAGSTER_HOME := $(CURDIR)/data/dagster_home
@@ -21,8 +22,8 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
 
-demo: setup $(DAGSTER_HOME)/dagster.yaml  ## materialise every asset for DATE (ROWS transactions, SEED) and print a summary
-	$(BIN)/python -m banking_lakehouse.demo --date $(DATE) --rows $(ROWS) --seed $(SEED)
+demo: setup $(DAGSTER_HOME)/dagster.yaml  ## every asset for the DAYS days up to DATE (default yesterday) as one run, then a summary
+	$(BIN)/python -m banking_lakehouse.demo --date $(DATE) --days $(DAYS) --rows $(ROWS) --seed $(SEED)
 
 dev: setup $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:3000
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml

@@ -31,7 +31,7 @@ def serve_s3() -> None:
         server.stop()
 
 
-COMMANDS = {"stop-postgres": lambda: stop_embedded(settings.embedded_pg_dir()), "s3-server": serve_s3}
+COMMANDS = {"stop-postgres": lambda: print(stop_embedded(settings.embedded_pg_dir())), "s3-server": serve_s3}
 
 if __name__ == "__main__":
     settings.owner_only_files()

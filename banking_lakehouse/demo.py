@@ -1,6 +1,9 @@
-"""`make demo`: materialise every asset for one day, then print what landed where.
+"""`make demo`: materialise every asset for a day (or the last N days, as one single-run backfill), then
+print what landed where.
 
-python -m banking_lakehouse.demo --date 2024-12-01 --rows 100000 --seed 7
+python -m banking_lakehouse.demo [--date YYYY-MM-DD (default: yesterday, UTC)] [--days N] [--rows 100000] [--seed 7]
+
+Yesterday is the day the schedule would run, so the UI's partition plots show the demo's data at once.
 """
 
 from __future__ import annotations
@@ -54,13 +57,16 @@ def _summary(date: str, lake: LakeResource, postgres: PostgresResource, seconds:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--date", default="2024-12-01", type=lambda s: dt.date.fromisoformat(s).isoformat())
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    parser.add_argument("--date", default=yesterday, type=dt.date.fromisoformat, help="the last day (default: yesterday)")
+    parser.add_argument("--days", type=int, default=1, help="how many days up to --date, as one run")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
+    days = [(args.date - dt.timedelta(days=n)).isoformat() for n in reversed(range(max(args.days, 1)))]
     started = time.perf_counter()
     result = defs.get_job_def("daily_pipeline_job").execute_in_process(
-        partition_key=args.date,
+        tags={"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]},
         run_config={
             "ops": {"raw_delivery": {"config": {"rows": args.rows, "seed": args.seed}}},
             "loggers": {"console": {"config": {"log_level": "WARNING"}}},
@@ -73,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     # EnvVar-backed fields (the DSN, S3 credentials) are resolved here, never printed.
     with build_resources({name: defs.resources[name] for name in ("lake", "postgres")}) as resources:
-        print(_summary(args.date, resources.lake, resources.postgres, time.perf_counter() - started))
+        for day in days:
+            print(_summary(day, resources.lake, resources.postgres, time.perf_counter() - started), end="\n\n")
     return 0
 
 

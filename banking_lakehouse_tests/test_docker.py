@@ -15,7 +15,8 @@ SERVICES = {"minio", "minio-init", "postgres", "dagster-code", "dagster-webserve
 DAGSTER_SERVICES = {"dagster-code", "dagster-webserver", "dagster-daemon"}
 # What the code location reads to run on MinIO and the compose PostgreSQL instead of its local defaults.
 CODE_ENV = {"BANKING_LAKE_URI", "BANKING_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-            "BANKING_PG_DSN", "BANKING_PII_KEY", "BANKING_LANDING_DIR", "BANKING_SPARK_MASTER"}
+            "BANKING_PG_DSN", "BANKING_PII_KEY", "BANKING_LANDING_DIR", "BANKING_SPARK_MASTER", "BANKING_SOURCE",
+            "BANKING_AUTOMATION", "BANKING_DEPLOYMENT"}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,11 @@ def test_dagster_instance_uses_postgres_storage_from_the_environment(compose):
     assert needed == {"DAGSTER_PG_HOST", "DAGSTER_PG_DB", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD"}
     for name in DAGSTER_SERVICES:
         assert needed <= set(compose["services"][name]["environment"]), name
-    assert instance["run_coordinator"]["config"]["max_concurrent_runs"] == 1
+    local = yaml.safe_load((settings.PROJECT_DIR / "dagster.yaml").read_text())
+    for key in ("run_launcher", "run_monitoring", "concurrency"):  # the laptop's queue and monitoring, in docker too
+        assert instance[key] == local[key], key
+    assert instance["concurrency"]["pools"] == {"default_limit": 1, "granularity": "run"}
+    assert compose["services"]["dagster-daemon"]["pid"] == "service:dagster-code"
     init = (DOCKER / "postgres-init" / "01-databases.sql").read_text()
     assert "CREATE DATABASE warehouse" in init and "CREATE DATABASE dagster" in init
 

@@ -127,6 +127,8 @@ def test_second_day_keeps_first_and_uses_history(pipeline, postgres):
         "       (SELECT count(DISTINCT date_trunc('month', transaction_date)) FROM gold.fact_transactions)"
     )[0]
     assert health["fact_partitions"].value == partitions == months  # one partition per month holding data
+    fact_bytes = postgres.fetch("SELECT sum(pg_total_relation_size(relid))::bigint FROM pg_partition_tree('gold.fact_transactions')")
+    assert health["bytes gold.fact_transactions"].value == fact_bytes[0][0] > 0  # the partitions' size, not the parent's 0
     late = postgres.fetch(
         "SELECT DISTINCT date_trunc('month', transaction_date)::date FROM gold.fact_transactions WHERE batch_date = %s",
         (DAY,))

