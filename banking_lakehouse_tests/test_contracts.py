@@ -49,7 +49,7 @@ def test_contract_rules_count_exactly_the_broken_rows(spark, tmp_path):
     ]
     lake = LakeResource(base_uri=str(tmp_path))
     lake.publish(_frame(spark, rows), ["silver", "transactions"], [DAY])
-    outcomes = contract_outcomes("silver/transactions", CheckInputs([DAY], lake, spark))
+    outcomes = contract_outcomes("silver/transactions", CheckInputs([DAY], lake, spark))[DAY]
     assert outcomes["contract_schema"][0] == 0
     assert outcomes["completeness"][0] == 1 and outcomes["completeness"][1]["nulls_amount"] == 1
     assert outcomes["uniqueness"][0] == 1
@@ -63,7 +63,7 @@ def test_schema_drift_is_reported(spark, tmp_path):
     lake = LakeResource(base_uri=str(tmp_path))
     drifted = _frame(spark, [ROW]).withColumn("amount", F.col("amount").cast("double")).drop("status")
     lake.publish(drifted, ["silver", "transactions"], [DAY])
-    failed, metadata = contract_outcomes("silver/transactions", CheckInputs([DAY], lake, spark))["contract_schema"]
+    failed, metadata = contract_outcomes("silver/transactions", CheckInputs([DAY], lake, spark))[DAY]["contract_schema"]
     assert failed == 2
     assert "double" in metadata["examples"].value and "status" in metadata["examples"].value
 
