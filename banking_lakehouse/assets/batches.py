@@ -3,11 +3,11 @@
 import datetime as dt
 
 import pyarrow as pa
-from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MaterializeResult, asset
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, asset
 
+from banking_lakehouse.assets import WAREHOUSE_ASSET
 from banking_lakehouse.checks.freshness import WAREHOUSE_FRESHNESS
 from banking_lakehouse.generator import RAW_FILES
-from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.postgres import PostgresResource
 
@@ -42,12 +42,7 @@ def batch_rows(lake: LakeResource, date: str) -> pa.Table:
     deps=[AssetKey([layer, e]) for e in RAW_FILES for layer in ("raw", "silver", "quarantine")],
     description=f"{TABLE} in PostgreSQL: per batch and file, the source (landing or synthetic), size, "
     "SHA-256, encoding, records delivered, rows in silver and in quarantine, and when it arrived.",
-    group_name="warehouse",
-    kinds={"postgres"},
-    owners=["team:data-engineering"],
-    tags={"layer": "warehouse"},
-    partitions_def=daily_partitions_def,
-    backfill_policy=BackfillPolicy.single_run(),
+    **WAREHOUSE_ASSET,
     freshness_policy=WAREHOUSE_FRESHNESS,
 )
 def warehouse_batches(context: AssetExecutionContext, lake: LakeResource, postgres: PostgresResource):

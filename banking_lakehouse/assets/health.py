@@ -1,11 +1,11 @@
 """Warehouse health: what a DBA looks at after each load — table sizes and rows, the fact's monthly
 partitions, index usage and the slowest statements — recorded as metadata so the UI plots it per day."""
 
-from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
+from banking_lakehouse.assets import WAREHOUSE_ASSET
 from banking_lakehouse import settings
 from banking_lakehouse.assets.warehouse import LOADS
-from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.lake import markdown_table
 from banking_lakehouse.resources.postgres import PostgresResource
 
@@ -36,12 +36,7 @@ def _slowest_queries(postgres: PostgresResource) -> str:
     deps=[AssetKey(["warehouse", load.name]) for load in LOADS],
     description="Warehouse health after the day's loads: rows and bytes per table, fact partitions, "
     "index usage, slowest statements (pg_stat_statements where the server has it).",
-    group_name="warehouse",
-    kinds={"postgres"},
-    owners=["team:data-engineering"],
-    tags={"layer": "warehouse"},
-    partitions_def=daily_partitions_def,
-    backfill_policy=BackfillPolicy.single_run(),
+    **WAREHOUSE_ASSET,
 )
 def warehouse_health(context: AssetExecutionContext, postgres: PostgresResource) -> MaterializeResult:
     tables = _query(postgres, "tables")

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow as pa
-from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MaterializeResult, asset
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, asset
 
+from banking_lakehouse.assets import WAREHOUSE_ASSET
 from banking_lakehouse.checks.factory import CheckInputs, check_specs, evaluate
 from banking_lakehouse.checks.freshness import WAREHOUSE_FRESHNESS
-from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.postgres import PostgresResource
 from banking_lakehouse.transforms.silver import MASTER_SPECS
@@ -41,7 +41,6 @@ class Load:
     table: str  # schema.table
     upsert_key: str | None = None  # None: replace the batch's rows
     after: tuple[str, ...] = ()  # warehouse loads that must land first
-    group: str = "warehouse"
     metrics: Callable[[LakeResource, list[str], list[pa.Table]], dict] | None = None  # extra metadata from the loaded rows
 
 
@@ -69,12 +68,7 @@ def build_load_asset(load: Load):
         deps=[AssetKey(list(s)) for s in load.sources] + [AssetKey(["warehouse", a]) for a in load.after],
         description=f"{load.table} in PostgreSQL, loaded by COPY from the lake "
         + ("(upsert by key)." if load.upsert_key else "(the batch's rows replaced in one transaction)."),
-        group_name=load.group,
-        kinds={"postgres"},
-        owners=["team:data-engineering"],
-        tags={"layer": "warehouse"},
-        partitions_def=daily_partitions_def,
-        backfill_policy=BackfillPolicy.single_run(),
+        **WAREHOUSE_ASSET,
         check_specs=check_specs(key),
         freshness_policy=WAREHOUSE_FRESHNESS,
     )
