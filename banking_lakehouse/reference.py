@@ -69,7 +69,17 @@ HIGH_RISK_MCCS: frozenset[str] = frozenset(m for m, _c, risk, _t in MERCHANT_CAT
 CHANNELS: tuple[str, ...] = ("online", "pos", "mobile", "atm", "branch")
 CARD_PRESENT_CHANNELS: frozenset[str] = frozenset({"pos", "atm"})
 STATUSES: tuple[str, ...] = ("completed", "pending", "failed", "reversed")
-TRANSACTION_TYPES: tuple[str, ...] = ("purchase", "withdrawal", "transfer", "payment", "refund")
+# Transaction type -> direction of the money for the account holder; the order fixes the warehouse keys.
+TRANSACTION_TYPE_DIRECTIONS: dict[str, str] = {
+    "purchase": "debit", "withdrawal": "debit", "transfer": "debit", "payment": "debit", "refund": "credit",
+}
+TRANSACTION_TYPES: tuple[str, ...] = tuple(TRANSACTION_TYPE_DIRECTIONS)
+TRANSACTION_TYPE_KEYS: dict[str, int] = {name: i + 1 for i, name in enumerate(TRANSACTION_TYPES)}
+# gold.dim_transaction_type: every type under its key, and the -1 unknown member.
+TRANSACTION_TYPE_ROWS: tuple[tuple[int, str, str], ...] = (
+    (-1, "unknown", "debit"),
+    *((TRANSACTION_TYPE_KEYS[t], t, d) for t, d in TRANSACTION_TYPE_DIRECTIONS.items()),
+)
 SEGMENTS: tuple[str, ...] = ("retail", "premier", "private", "small_business")
 RISK_RATINGS: tuple[str, ...] = ("low", "medium", "high")
 ACCOUNT_TYPES: tuple[str, ...] = ("checking", "savings", "credit_card")

@@ -20,7 +20,7 @@ import pytest
 from dagster import DagsterInstance, materialize
 
 from banking_lakehouse.resources.delivery import SUCCESS_MARKER, DeliverySource
-from banking_lakehouse.transforms.silver import TRANSACTION_COLUMNS
+from banking_lakehouse.entities import TRANSACTIONS
 from banking_lakehouse_tests.conftest import make_resources
 from banking_lakehouse_tests.test_pipeline import ASSETS
 
@@ -39,7 +39,7 @@ def transaction(tid: str, amount="12.50", currency="USD", customer_id="C100", ac
     fields = {"transaction_id": tid, "account_id": account_id, "customer_id": customer_id, "merchant_id": "M1",
               "transaction_ts": f"{DAY}T10:00:00Z", "amount": amount, "currency": currency,
               "transaction_type": "purchase", "channel": "pos", "status": "completed", "country": "US"}
-    return ",".join(fields[c] for c in reversed(TRANSACTION_COLUMNS))  # columns in reverse order
+    return ",".join(fields[c] for c in reversed(TRANSACTIONS.columns))  # columns in reverse order
 
 
 LONG_ID = "T" + "9" * 1_000_000  # a 1 MB identifier
@@ -66,7 +66,7 @@ def _drop(directory):
                   "city": "Austin", "country": "US", "risk_level": "low"} for i in range(1, 60)]
     merchants[1]["name"] = "Shop \u0000 2"  # an escaped NUL decodes to a control character
     (directory / "merchants.json").write_text("\n".join(json.dumps(m) for m in merchants) + "\n")
-    header = ",".join(reversed(TRANSACTION_COLUMNS)).encode()
+    header = ",".join(reversed(TRANSACTIONS.columns)).encode()
     rows = [
         header,                                                              # 1
         transaction("T1").encode(),                                          # 2

@@ -5,7 +5,8 @@ from collections import Counter
 
 import pytest
 
-from banking_lakehouse.generator import RAW_FILES, GeneratorConfig, generate_day
+from banking_lakehouse.entities import ENTITIES
+from banking_lakehouse.generator import GeneratorConfig, generate_day
 from banking_lakehouse.transforms.raw_reader import read_raw
 from banking_lakehouse.transforms.silver import MASTER_SPECS, clean_master, clean_transactions, file_spec
 
@@ -23,7 +24,7 @@ def test_quarantine_matches_manifest_exactly(spark, tmp_path, seed, rows, day):
     manifest = generate_day(GeneratorConfig(date=date, rows=rows, seed=seed), tmp_path)
     silver = {}
     for entity, spec in MASTER_SPECS.items():
-        raw = read_raw(spark, tmp_path / RAW_FILES[entity], file_spec(entity, RAW_FILES[entity]), tmp_path / "parsed")[0]
+        raw = read_raw(spark, tmp_path / ENTITIES[entity].file, file_spec(entity, ENTITIES[entity].file), tmp_path / "parsed")[0]
         s, q = clean_master(raw, spec, date)
         silver[entity] = s.cache()
         reasons = Counter(r.reason for r in q.collect())

@@ -8,7 +8,8 @@ import os
 from dagster import DagsterInstance, build_sensor_context, materialize
 
 from banking_lakehouse.assets.raw import raw_delivery
-from banking_lakehouse.generator import RAW_FILES, GeneratorConfig, generate_day
+from banking_lakehouse.entities import ENTITIES
+from banking_lakehouse.generator import GeneratorConfig, generate_day
 from banking_lakehouse.resources.delivery import SUCCESS_MARKER, DeliverySource
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.sensors import landing_zone_sensor
@@ -36,7 +37,7 @@ def test_only_drops_marked_complete_are_requested_and_ingested_as_delivered(tmp_
 
     result = materialize([raw_delivery], partition_key="2024-12-09", resources={"lake": lake, "delivery": delivery})
     assert result.success
-    for name in RAW_FILES.values():
+    for name in (e.file for e in ENTITIES.values()):
         assert lake.storage.read_bytes(lake.raw_path("2024-12-09", name)) == (complete / name).read_bytes()
     record = lake.delivery("2024-12-09")
     assert record["source"] == "landing" and "manifest.json" not in record["files"]
@@ -46,7 +47,7 @@ def test_only_drops_marked_complete_are_requested_and_ingested_as_delivered(tmp_
         metadata = event.materialization.metadata
         assert metadata["source"].value == "landing"
         assert metadata["dagster/row_count"].value == record["entities"][entity]["records"] == expected[entity]["rows"]
-        assert metadata["sha256"].value == hashlib.sha256((complete / RAW_FILES[entity]).read_bytes()).hexdigest()
+        assert metadata["sha256"].value == hashlib.sha256((complete / ENTITIES[entity].file).read_bytes()).hexdigest()
 
 
 def test_redelivery_gets_a_new_run_key_and_a_synthetic_source_never_reads_the_landing_zone(tmp_path):

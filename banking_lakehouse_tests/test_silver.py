@@ -8,15 +8,16 @@ import pytest
 from pyspark.sql import functions as F
 
 from banking_lakehouse.transforms.raw_reader import RawFileError, read_raw
-from banking_lakehouse.transforms.silver import MASTER_SPECS, TRANSACTION_COLUMNS, clean_master, clean_transactions, file_spec
+from banking_lakehouse.entities import TRANSACTIONS
+from banking_lakehouse.transforms.silver import MASTER_SPECS, clean_master, clean_transactions, file_spec
 
 BATCH = dt.date(2024, 12, 1)
-HEADER = ",".join(TRANSACTION_COLUMNS)
+HEADER = ",".join(TRANSACTIONS.columns)
 GOOD = "T1,A1,C1,M1,2024-12-01T10:00:00Z,12.50,USD,purchase,pos,completed,US"
 
 
 def line(**changes) -> str:
-    fields = dict(zip(TRANSACTION_COLUMNS, GOOD.split(",")))
+    fields = dict(zip(TRANSACTIONS.columns, GOOD.split(",")))
     fields.update(changes)
     return ",".join(f'"{v}"' if "," in v else v for v in fields.values())
 
@@ -120,7 +121,7 @@ def test_master_data_first_copy_wins_and_bad_contacts_are_quarantined(spark, tmp
         "C5,Eve,Fox,eve@mail.com,+44 555-111-2225,5 High St,London,Narnia,retail,low,2020-01-01",
     ]
     path = tmp_path / "customers.csv"
-    path.write_text("\n".join([",".join(spec.columns), *rows]) + "\n")
+    path.write_text("\n".join([",".join(spec.entity.columns), *rows]) + "\n")
     silver, quarantine = clean_master(read(spark, path, "customers"), spec, BATCH)
     kept = {r.customer_id: r for r in silver.collect()}
     assert set(kept) == {"C1"}
@@ -154,7 +155,7 @@ def test_a_declared_encoding_decodes_instead_of_quarantining(spark, tmp_path):
     spec = MASTER_SPECS["customers"]
     row = "C7,J\xfcrgen,M\xfcller,jm@mail.de,+49 30 1234567,Stra\xdfe 1,Berlin,DE,retail,low,2020-01-01"
     path = tmp_path / "customers.csv"
-    path.write_bytes(("\r\n".join([",".join(spec.columns), row]) + "\r\n").encode("latin-1"))
+    path.write_bytes(("\r\n".join([",".join(spec.entity.columns), row]) + "\r\n").encode("latin-1"))
     as_utf8 = read(spark, path, "customers")
     assert [(r._line, r._parse_reason) for r in as_utf8.collect()] == [(2, "invalid_encoding")]
     silver, quarantine = clean_master(read(spark, path, "customers", encoding="latin-1"), spec, BATCH)

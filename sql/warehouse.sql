@@ -28,10 +28,7 @@ CREATE TABLE IF NOT EXISTS gold.dim_transaction_type (
     transaction_type     text NOT NULL UNIQUE,
     direction            text NOT NULL CHECK (direction IN ('debit', 'credit'))
 );
-INSERT INTO gold.dim_transaction_type VALUES
-    (-1, 'unknown', 'debit'), (1, 'purchase', 'debit'), (2, 'withdrawal', 'debit'),
-    (3, 'transfer', 'debit'), (4, 'payment', 'debit'), (5, 'refund', 'credit')
-ON CONFLICT (transaction_type_key) DO NOTHING;
+-- Its rows come from banking_lakehouse/reference.py (TRANSACTION_TYPE_ROWS), inserted by ensure_schema.
 
 -- Master dimensions (type 1, upserted from each day's snapshot; -1 is the unknown member) ----
 CREATE TABLE IF NOT EXISTS gold.dim_customer (

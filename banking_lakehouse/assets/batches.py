@@ -7,7 +7,7 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, asset
 
 from banking_lakehouse.assets import WAREHOUSE_ASSET
 from banking_lakehouse.checks.freshness import WAREHOUSE_FRESHNESS
-from banking_lakehouse.generator import RAW_FILES
+from banking_lakehouse.entities import ENTITIES
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.postgres import PostgresResource
 
@@ -39,7 +39,7 @@ def batch_rows(lake: LakeResource, date: str) -> pa.Table:
 
 @asset(
     key=["warehouse", "batches"],
-    deps=[AssetKey([layer, e]) for e in RAW_FILES for layer in ("raw", "silver", "quarantine")],
+    deps=[AssetKey([layer, e]) for e in ENTITIES for layer in ("raw", "silver", "quarantine")],
     description=f"{TABLE} in PostgreSQL: per batch and file, the source (landing or synthetic), size, "
     "SHA-256, encoding, records delivered, rows in silver and in quarantine, and when it arrived.",
     **WAREHOUSE_ASSET,

@@ -13,16 +13,14 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetSpec, BackfillPolicy, Config, MaterializeResult, multi_asset
 
-from banking_lakehouse.generator import MANIFEST_FILE, RAW_FILES, GeneratorConfig, generate_day, raw_format
+from banking_lakehouse.entities import ENTITIES
+from banking_lakehouse.generator import MANIFEST_FILE, GeneratorConfig, generate_day
 from banking_lakehouse.generator.config import DEFAULT_DEFECT_RATES
 from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.delivery import DeliverySource
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.transforms.records import inspect_file
 from banking_lakehouse.transforms.silver import file_spec
-
-RAW_ENTITIES = list(RAW_FILES)
-
 
 class RawDeliveryConfig(Config):
     """Volume and seed of a synthetic delivery (used only when the source is `synthetic`)."""
@@ -43,14 +41,14 @@ def _describe(entity: str, path: Path, encoding: str) -> dict:
 @multi_asset(
     specs=[
         AssetSpec(
-            ["raw", entity],
-            description=f"Delivered {RAW_FILES[entity]} (or .gz) of the day, as received (defects included).",
+            ["raw", entity.name],
+            description=f"Delivered {entity.file} (or .gz) of the day, as received (defects included).",
             group_name="raw",
-            kinds={raw_format(entity)},
+            kinds={entity.format},
             owners=["team:data-engineering"],
             tags={"layer": "raw"},
         )
-        for entity in RAW_ENTITIES
+        for entity in ENTITIES.values()
     ],
     partitions_def=daily_partitions_def,
     backfill_policy=BackfillPolicy.single_run(),
@@ -81,14 +79,14 @@ def raw_delivery(context: AssetExecutionContext, config: RawDeliveryConfig, lake
                                     defect_rates={**DEFAULT_DEFECT_RATES, **config.defect_rates}),
                     workdir,
                 )
-                files = {e: workdir / RAW_FILES[e] for e in RAW_ENTITIES}
+                files = {name: workdir / e.file for name, e in ENTITIES.items()}
                 described = _describe_files(files, "utf-8")
                 stored = {p.name: p for p in [*files.values(), workdir / MANIFEST_FILE]}  # + the ground truth
                 lake.store_delivery(d, stored, _record(d, "synthetic", "utf-8", dt.datetime.now(dt.UTC), described))
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
             _add_metadata(context, lake, d, "synthetic", described, time.perf_counter() - started)
-    for entity in RAW_ENTITIES:
+    for entity in ENTITIES:
         yield MaterializeResult(asset_key=["raw", entity])
 
 

@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame, SparkSession, functions as F
 
 from banking_lakehouse.checks.factory import CheckInputs, check_specs, evaluate
 from banking_lakehouse.contracts import CONTRACTS, column_schema
+from banking_lakehouse.entities import MASTER_ENTITIES
 from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.spark import SPARK_POOL, SparkResource
@@ -124,7 +125,7 @@ def build_master_asset(entity: str):
     name="silver_transactions",
     outs=_outs("transactions"),
     deps=[AssetKey(["raw", "transactions"])],
-    ins={e: AssetIn(key=["silver", e]) for e in MASTER_SPECS},
+    ins={e: AssetIn(key=["silver", e]) for e in MASTER_ENTITIES},
     group_name="silver",
     partitions_def=daily_partitions_def,
     backfill_policy=BackfillPolicy.single_run(),
@@ -149,4 +150,4 @@ def silver_transactions(
                             session, lake, reader)
 
 
-silver_master_assets = [build_master_asset(e) for e in MASTER_SPECS]
+silver_master_assets = [build_master_asset(e) for e in MASTER_ENTITIES]

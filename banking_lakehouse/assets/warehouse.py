@@ -18,9 +18,7 @@ from banking_lakehouse.checks.factory import CheckInputs, check_specs, evaluate
 from banking_lakehouse.checks.freshness import WAREHOUSE_FRESHNESS
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.postgres import PostgresResource
-from banking_lakehouse.transforms.silver import MASTER_SPECS
-
-QUARANTINE_ENTITIES = [*MASTER_SPECS, "transactions"]
+from banking_lakehouse.entities import ENTITIES
 
 
 def _fraud_metrics(lake: LakeResource, dates: list[str], loaded: list[pa.Table]) -> dict[str, float | int]:
@@ -56,7 +54,7 @@ LOADS = (
          after=("fact_transactions",)),
     Load("fraud_transactions", (("gold", "fraud_transactions"),), "gold.fraud_transactions", after=("fact_transactions",),
          metrics=_fraud_metrics),
-    Load("quarantine", tuple(("quarantine", e) for e in QUARANTINE_ENTITIES), "quality.quarantine"),
+    Load("quarantine", tuple(("quarantine", e) for e in ENTITIES), "quality.quarantine"),
 )
 
 

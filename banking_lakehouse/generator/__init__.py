@@ -17,30 +17,13 @@ import pyarrow.csv as pacsv
 
 from banking_lakehouse import reference as ref
 from banking_lakehouse.generator.config import GeneratorConfig
-from banking_lakehouse.generator.defects import TRANSACTION_COLUMNS, inject_defects
+from banking_lakehouse.entities import ENTITIES
+from banking_lakehouse.generator.defects import inject_defects
 from banking_lakehouse.generator.fraud import inject_fraud
-from banking_lakehouse.generator.master import (
-    ACCOUNT_COLUMNS,
-    CUSTOMER_COLUMNS,
-    MERCHANT_COLUMNS,
-    Population,
-    build_population,
-    deliver_master,
-)
+from banking_lakehouse.generator.master import Population, build_population, deliver_master
 from banking_lakehouse.generator.transactions import Transactions, build_transactions
 
-RAW_FILES = {
-    "customers": "customers.csv",
-    "accounts": "accounts.csv",
-    "merchants": "merchants.json",
-    "transactions": "transactions.csv",
-}
 MANIFEST_FILE = "manifest.json"
-
-
-def raw_format(entity: str) -> str:
-    """How an entity's file is written and read: csv, or json (JSON lines)."""
-    return "csv" if RAW_FILES[entity].endswith(".csv") else "json"
 
 
 def _render(cfg: GeneratorConfig, pop: Population, tx: Transactions) -> tuple[dict[str, pa.Array], np.ndarray]:
@@ -110,13 +93,13 @@ def generate_day(cfg: GeneratorConfig, out_dir: str | os.PathLike) -> dict:
     fraud_ids = {p: ids.take(pa.array(r, pa.int64())).to_pylist() for p, r in fraud_rows.items()}
 
     options = pacsv.WriteOptions(quoting_style="needed")
-    _write_atomic(out / RAW_FILES["transactions"], lambda p: pacsv.write_csv(delivered, p, options))
-    for entity, columns_of in (("customers", CUSTOMER_COLUMNS), ("accounts", ACCOUNT_COLUMNS)):
-        frame = master[entity][columns_of]
-        _write_atomic(out / RAW_FILES[entity], lambda p, f=frame: f.to_csv(p, index=False, lineterminator="\n"))
-    merchants = master["merchants"][MERCHANT_COLUMNS]
+    _write_atomic(out / ENTITIES["transactions"].file, lambda p: pacsv.write_csv(delivered, p, options))
+    for entity in ("customers", "accounts"):
+        frame = master[entity][list(ENTITIES[entity].columns)]
+        _write_atomic(out / ENTITIES[entity].file, lambda p, f=frame: f.to_csv(p, index=False, lineterminator="\n"))
+    merchants = master["merchants"][list(ENTITIES["merchants"].columns)]
     _write_atomic(
-        out / RAW_FILES["merchants"],
+        out / ENTITIES["merchants"].file,
         lambda p: p.write_text("".join(json.dumps(r, sort_keys=False) + "\n" for r in merchants.to_dict("records"))),
     )
 
@@ -124,8 +107,8 @@ def generate_day(cfg: GeneratorConfig, out_dir: str | os.PathLike) -> dict:
         "date": cfg.date.isoformat(),
         "seed": cfg.seed,
         "rows": raw_rows,
-        "files": {entity: {"name": name, "rows": raw_rows if entity == "transactions" else len(master[entity])}
-                  for entity, name in RAW_FILES.items()},
+        "files": {name: {"name": e.file, "rows": raw_rows if name == "transactions" else len(master[name])}
+                  for name, e in ENTITIES.items()},
         "defects": defects,
         "master_defects": master_defects,
         "fraud": {p: len(v) for p, v in fraud_ids.items()},
@@ -136,4 +119,4 @@ def generate_day(cfg: GeneratorConfig, out_dir: str | os.PathLike) -> dict:
     return manifest
 
 
-__all__ = ["GeneratorConfig", "MANIFEST_FILE", "RAW_FILES", "TRANSACTION_COLUMNS", "generate_day", "raw_format"]
+__all__ = ["GeneratorConfig", "MANIFEST_FILE", "generate_day"]

@@ -9,13 +9,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from banking_lakehouse import reference as ref
+from banking_lakehouse.entities import TRANSACTIONS
 from banking_lakehouse.generator.config import GeneratorConfig
 from banking_lakehouse.generator.master import noisy_country
 
-TRANSACTION_COLUMNS = [
-    "transaction_id", "account_id", "customer_id", "merchant_id", "transaction_ts",
-    "amount", "currency", "transaction_type", "channel", "status", "country",
-]
 IN_PLACE = [
     "missing_required", "invalid_amount", "formatted_amount", "mixed_timestamp", "invalid_timestamp",
     "currency_noise", "invalid_currency", "country_noise", "categorical_noise", "non_positive_amount",
@@ -69,7 +66,7 @@ def inject_defects(
         picks[code] = np.sort(chosen[start : start + k[code]])
         start += k[code]
 
-    edits: dict[str, dict[int, str | None]] = {col: {} for col in TRANSACTION_COLUMNS}
+    edits: dict[str, dict[int, str | None]] = {col: {} for col in TRANSACTIONS.columns}
     country = columns["country"].to_pylist()
     variant = lambda rows, m: [(int(r), i % m) for i, r in enumerate(rows)]  # noqa: E731
     for r, v in variant(picks.get("missing_required", []), len(REQUIRED_FIELDS)):
@@ -113,7 +110,7 @@ def inject_defects(
         edits["transaction_ts"][int(r)] = iso_utc(int(ts[r]) - int(rng.integers(1, 4)) * 86_400)
 
     patched = {}
-    for col in TRANSACTION_COLUMNS:
+    for col in TRANSACTIONS.columns:
         arr = columns[col]
         if edits[col]:
             mask = np.zeros(n, dtype=bool)
@@ -129,7 +126,7 @@ def inject_defects(
     conflict_rows = table.take(pa.array(conflict_src, pa.int64()))
     new_amount = [f"{(c + int(rng.integers(100, 5_000))) // 100}.{(c + 37) % 100:02d}" for c in cents[conflict_src]]
     conflict_rows = conflict_rows.set_column(
-        TRANSACTION_COLUMNS.index("amount"), "amount", pa.array(new_amount, pa.string())
+        TRANSACTIONS.columns.index("amount"), "amount", pa.array(new_amount, pa.string())
     )
     copies = pa.concat_tables([table.take(pa.array(exact_src, pa.int64())), conflict_rows])
     sources = np.concatenate([exact_src, conflict_src])

@@ -28,13 +28,6 @@ PHYSICAL_CATEGORIES = frozenset(
     i for i, name in enumerate(CATEGORY_NAME) if name not in {"atm_cash", "online_retail", "crypto", "wire_transfer"}
 )
 
-CUSTOMER_COLUMNS = [
-    "customer_id", "first_name", "last_name", "email", "phone", "address",
-    "city", "country", "segment", "risk_rating", "join_date",
-]
-ACCOUNT_COLUMNS = ["account_id", "customer_id", "account_type", "currency", "status", "opened_date"]
-MERCHANT_COLUMNS = ["merchant_id", "name", "mcc", "category", "city", "country", "risk_level"]
-
 # Fresh ids for injected master rows that no transaction references.
 EXTRA_ID_BASE = 5_000_000
 

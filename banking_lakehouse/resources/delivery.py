@@ -18,7 +18,7 @@ from typing import Literal
 from dagster import ConfigurableResource
 from pydantic import Field, field_validator
 
-from banking_lakehouse.generator import RAW_FILES
+from banking_lakehouse.entities import ENTITIES
 
 SUCCESS_MARKER = "_SUCCESS"
 COMPRESSED_SUFFIX = ".gz"
@@ -67,7 +67,7 @@ class DeliverySource(ConfigurableResource):
                 "generates data; deliver the files and the marker, or choose BANKING_SOURCE=synthetic)"
             )
         files, problems = {}, []
-        for entity, name in RAW_FILES.items():
+        for entity, name in ((n, e.file) for n, e in ENTITIES.items()):
             found = [directory / n for n in (name, name + COMPRESSED_SUFFIX) if (directory / n).is_file()]
             if len(found) == 1:
                 files[entity] = found[0]

@@ -20,7 +20,7 @@ from dagster import ConfigurableResource
 from psycopg import sql
 from pydantic import Field
 
-from banking_lakehouse import settings
+from banking_lakehouse import reference as ref, settings
 
 COPY_CHUNK_ROWS = 200_000
 WAREHOUSE_SCRIPTS = ("warehouse.sql", "roles.sql")
@@ -108,6 +108,10 @@ class PostgresResource(ConfigurableResource):
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('banking_lakehouse ddl'))")
             for script in WAREHOUSE_SCRIPTS:
                 conn.execute((settings.SQL_DIR / script).read_text())
+            conn.cursor().executemany(
+                "INSERT INTO gold.dim_transaction_type VALUES (%s, %s, %s) ON CONFLICT (transaction_type_key) DO NOTHING",
+                ref.TRANSACTION_TYPE_ROWS,
+            )
         _schema_applied.add(uri)
 
     def fetch(self, query: str | sql.Composable, params: Sequence | dict | None = None) -> list[tuple]:

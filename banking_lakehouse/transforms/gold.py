@@ -13,7 +13,6 @@ from banking_lakehouse import reference as ref
 
 UNKNOWN_KEY = -1
 TOTAL_TYPE = "decimal(38,2)"  # sums of decimal(18,2) amounts: room for any day's total
-TRANSACTION_TYPE_KEYS = {name: i + 1 for i, name in enumerate(ref.TRANSACTION_TYPES)}
 
 
 def surrogate_key(natural_key: str, secret: str) -> Column:
@@ -73,7 +72,7 @@ def time_of_day(hour: Column) -> Column:
 
 def fact_transactions(transactions: DataFrame, customers: DataFrame, merchants: DataFrame, secret: str) -> DataFrame:
     """One row per silver transaction, keyed to every dimension, with the analysts' derived columns."""
-    type_key = F.create_map(*[F.lit(x) for pair in TRANSACTION_TYPE_KEYS.items() for x in pair])
+    type_key = F.create_map(*[F.lit(x) for pair in ref.TRANSACTION_TYPE_KEYS.items() for x in pair])
     home = customers.select("customer_id", "batch_date", F.col("country").alias("_home_country"))
     risk = merchants.select("merchant_id", "batch_date", F.col("risk_level").alias("_merchant_risk"))
     day = Window.partitionBy("batch_date", "customer_id", "transaction_date").orderBy("transaction_ts", "transaction_id")

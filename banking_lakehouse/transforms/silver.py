@@ -13,7 +13,7 @@ from pyspark.sql import Column, DataFrame, Window, functions as F
 
 from banking_lakehouse import reference as ref
 from banking_lakehouse.contracts import CONTRACTS, max_lengths
-from banking_lakehouse.generator import raw_format
+from banking_lakehouse.entities import ENTITIES, TRANSACTIONS, Entity
 from banking_lakehouse.transforms.records import FileSpec
 from banking_lakehouse.reference import EMAIL_PATTERN, PHONE_PATTERN
 
@@ -47,12 +47,9 @@ def too_long(entity: str, columns: list[str]) -> tuple[str, Column]:
 
 @dataclass(frozen=True)
 class MasterSpec:
-    """How one master-data entity is validated and typed."""
+    """How one master-data entity (columns and ids from `entities`) is validated and typed."""
 
-    entity: str
-    columns: list[str]
-    id_column: str
-    required: list[str]
+    entity: Entity
     lowercase: list[str] = field(default_factory=list)
     uppercase: list[str] = field(default_factory=list)
     dates: list[str] = field(default_factory=list)
@@ -63,20 +60,13 @@ class MasterSpec:
 
 MASTER_SPECS = {
     "customers": MasterSpec(
-        "customers",
-        ["customer_id", "first_name", "last_name", "email", "phone", "address", "city", "country", "segment", "risk_rating", "join_date"],
-        "customer_id", ["customer_id", "first_name", "last_name", "email"],
-        lowercase=["segment", "risk_rating"], dates=["join_date"], country="country", email="email", phone="phone",
+        ENTITIES["customers"], lowercase=["segment", "risk_rating"], dates=["join_date"], country="country",
+        email="email", phone="phone",
     ),
     "accounts": MasterSpec(
-        "accounts", ["account_id", "customer_id", "account_type", "currency", "status", "opened_date"],
-        "account_id", ["account_id", "customer_id", "account_type", "currency"],
-        lowercase=["account_type", "status"], uppercase=["currency"], dates=["opened_date"],
+        ENTITIES["accounts"], lowercase=["account_type", "status"], uppercase=["currency"], dates=["opened_date"],
     ),
-    "merchants": MasterSpec(
-        "merchants", ["merchant_id", "name", "mcc", "category", "city", "country", "risk_level"],
-        "merchant_id", ["merchant_id", "name", "mcc"], lowercase=["category", "risk_level"], country="country",
-    ),
+    "merchants": MasterSpec(ENTITIES["merchants"], lowercase=["category", "risk_level"], country="country"),
 }
 
 
@@ -105,7 +95,8 @@ def _split(classified: DataFrame, entity: str, silver_columns: list[Column], bat
 
 def clean_master(raw: DataFrame, spec: MasterSpec, batch_date: dt.date) -> tuple[DataFrame, DataFrame]:
     """(silver, quarantine) for customers, accounts or merchants: first delivered copy of an id wins."""
-    typed = {c: F.col(c) for c in spec.columns}
+    entity = spec.entity
+    typed = {c: F.col(c) for c in entity.columns}
     for c in spec.lowercase:
         typed[c] = F.lower(F.col(c))
     for c in spec.uppercase:
@@ -114,10 +105,10 @@ def clean_master(raw: DataFrame, spec: MasterSpec, batch_date: dt.date) -> tuple
         typed[c] = F.try_to_date(F.col(c), "yyyy-MM-dd")
     if spec.country:
         typed[spec.country] = normalized_country(spec.country)
-    occurrence = F.row_number().over(Window.partitionBy(spec.id_column).orderBy("_line"))
+    occurrence = F.row_number().over(Window.partitionBy(entity.id_column).orderBy("_line"))
     rules = [
-        too_long(spec.entity, spec.columns),
-        ("missing_required", F.greatest(*[F.col(c).isNull() for c in spec.required], F.lit(False))),
+        too_long(entity.name, entity.columns),
+        ("missing_required", F.greatest(*[F.col(c).isNull() for c in entity.required], F.lit(False))),
         ("duplicate_id", F.col("_occurrence") > 1),
     ]
     if spec.country:
@@ -128,23 +119,13 @@ def clean_master(raw: DataFrame, spec: MasterSpec, batch_date: dt.date) -> tuple
         rules.append(("invalid_phone", F.col(spec.phone).isNotNull() & ~F.col(spec.phone).rlike(PHONE_PATTERN)))
     rules += [("invalid_date", F.col(c).isNotNull() & typed[c].isNull()) for c in spec.dates]
     classified = raw.withColumn("_occurrence", occurrence).withColumn("reason", first_failing(rules))
-    return _split(classified, spec.entity, [typed[c].alias(c) for c in spec.columns], batch_date)
-
-
-TRANSACTION_COLUMNS = [
-    "transaction_id", "account_id", "customer_id", "merchant_id", "transaction_ts",
-    "amount", "currency", "transaction_type", "channel", "status", "country",
-]
-TRANSACTION_REQUIRED = ["transaction_id", "account_id", "customer_id", "merchant_id", "amount", "transaction_ts"]
+    return _split(classified, entity.name, [typed[c].alias(c) for c in entity.columns], batch_date)
 
 
 def file_spec(entity: str, name: str, encoding: str = "utf-8") -> FileSpec:
     """How an entity's delivered file `name` is read: its columns, and those its header cannot lack."""
-    if entity == "transactions":
-        columns, required = TRANSACTION_COLUMNS, TRANSACTION_REQUIRED
-    else:
-        columns, required = MASTER_SPECS[entity].columns, MASTER_SPECS[entity].required
-    return FileSpec(name, raw_format(entity), columns, required, encoding)
+    declared = ENTITIES[entity]
+    return FileSpec(name, declared.format, list(declared.columns), list(declared.required), encoding)
 
 
 def parse_amount(column: str) -> Column:
@@ -199,9 +180,9 @@ def clean_transactions(
     rate = usd_rate(currency)
     amount_usd = F.round(amount * rate, 2).try_cast(AMOUNT_TYPE)  # exact; null when beyond decimal(18,2)
     rules = [
-        too_long("transactions", TRANSACTION_COLUMNS),
+        too_long("transactions", TRANSACTIONS.columns),
         ("exact_duplicate", F.col("_exact_copy") > 1),
-        ("missing_required", F.greatest(*[F.col(c).isNull() for c in TRANSACTION_REQUIRED])),
+        ("missing_required", F.greatest(*[F.col(c).isNull() for c in TRANSACTIONS.required])),
         ("conflicting_duplicate", F.col("_copies_of_id") > 1),
         ("invalid_amount", amount.isNull() | (currency.isin(*ref.USD_RATES) & amount_usd.isNull())),
         ("non_positive_amount", amount <= 0),
