@@ -2,10 +2,9 @@
 
 from dagster import Definitions, in_process_executor, load_assets_from_modules
 
-from banking_lakehouse import settings
+from banking_lakehouse import deployments, settings
 from banking_lakehouse.assets import aggregates, batches, fraud, gold, health, raw, silver, warehouse
 from banking_lakehouse.jobs import daily_pipeline_job
-from banking_lakehouse.resources import build_resources
 from banking_lakehouse.schedules import daily_pipeline_schedule
 from banking_lakehouse.sensors import landing_zone_sensor
 
@@ -26,4 +25,4 @@ def build_definitions(resources: dict) -> Definitions:
 
 
 settings.owner_only_files()
-defs = build_definitions(build_resources())
+defs = build_definitions(deployments.resources())

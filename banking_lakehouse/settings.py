@@ -35,6 +35,16 @@ def s3_credentials_configured() -> bool:
     return bool(os.getenv("AWS_ACCESS_KEY_ID"))
 
 
+def spark_master() -> str | None:
+    """The cluster profile's master URL (spark://host:7077, yarn, k8s://...); unset: spark-defaults.conf decides."""
+    return os.getenv("BANKING_SPARK_MASTER") or None
+
+
+def spark_remote() -> str | None:
+    """A Spark Connect URL (sc://host:15002) for the cluster profile: Databricks, EMR, a connect server."""
+    return os.getenv("BANKING_SPARK_REMOTE") or None
+
+
 def spark_has_s3a() -> bool:
     """The Spark session can read and write s3a:// itself (the docker image ships hadoop-aws)."""
     return os.getenv("BANKING_SPARK_S3A", "").lower() in ("1", "true", "yes")

@@ -18,9 +18,9 @@ import psycopg
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from banking_lakehouse import settings
+from banking_lakehouse import deployments, settings
 from banking_lakehouse.resources.delivery import DeliverySource
-from banking_lakehouse.resources.lake import LakeIOManager, LakeResource
+from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.pii import PiiKeyResource
 from banking_lakehouse.resources.postgres import PostgresResource
 from banking_lakehouse.resources.spark import SparkResource
@@ -30,12 +30,18 @@ TEST_ROOT = settings.PROJECT_DIR / "data" / "test"
 
 @pytest.fixture(scope="session")
 def spark_resource() -> SparkResource:
-    return SparkResource(master="local[2]", shuffle_partitions=2)
+    return local_spark()
+
+
+def local_spark() -> SparkResource:
+    """The local profile's Spark on two cores (the suite's data is small)."""
+    return SparkResource(spark_config=deployments.spark_config("local")
+                         | {"spark.master": "local[2]", "spark.sql.shuffle.partitions": "2"})
 
 
 @pytest.fixture(scope="session")
 def spark(spark_resource):
-    session = spark_resource.get_session()
+    session = spark_resource.spark_session
     yield session
     session.stop()
 
@@ -70,15 +76,14 @@ def make_resources(lake_uri: str, spark_resource: SparkResource, postgres: Postg
                    delivery: DeliverySource | None = None) -> dict:
     """The code location's resources over a test lake; deliveries are synthetic unless a landing zone is given."""
     scratch = scratch or Path(lake_uri).parent / "scratch"
-    lake = LakeResource(base_uri=lake_uri, s3=s3, scratch_dir=str(scratch))
-    return {
-        "delivery": delivery or DeliverySource(source="synthetic"),
-        "spark": spark_resource,
-        "lake": lake,
-        "io_manager": LakeIOManager(lake=lake, spark=spark_resource),
-        "postgres": postgres,
-        "pii": PiiKeyResource(key="test-key"),
-    }
+    return deployments.resources(
+        "local",
+        delivery=delivery or DeliverySource(source="synthetic"),
+        spark=spark_resource,
+        lake=LakeResource(base_uri=lake_uri, s3=s3, scratch_dir=str(scratch)),
+        postgres=postgres,
+        pii=PiiKeyResource(key="test-key"),
+    )
 
 
 @pytest.fixture(scope="session")

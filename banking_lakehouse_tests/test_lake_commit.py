@@ -122,10 +122,9 @@ def test_a_staging_area_of_a_live_process_is_left_alone(spark, tmp_path):
 KILLED_RUN = """
 import sys
 from banking_lakehouse.resources.postgres import PostgresResource
-from banking_lakehouse.resources.spark import SparkResource
-from banking_lakehouse_tests.conftest import make_resources
+from banking_lakehouse_tests.conftest import local_spark
 from banking_lakehouse_tests.test_lake_commit import run_day
-run_day(sys.argv[1], SparkResource(master="local[2]", shuffle_partitions=2), PostgresResource(**__import__("json").loads(sys.argv[2])))
+run_day(sys.argv[1], local_spark(), PostgresResource(**__import__("json").loads(sys.argv[2])))
 """
 ROWS, SEED, KILL_DAY = 3_000, 5, "2024-10-15"
 

@@ -5,6 +5,7 @@ from collections import Counter
 
 import pytest
 
+from banking_lakehouse.resources.lake.commit import StagingArea
 from banking_lakehouse.entities import ENTITIES
 from banking_lakehouse.generator import GeneratorConfig, generate_day
 from banking_lakehouse.transforms.raw_reader import read_raw
@@ -24,7 +25,7 @@ def test_quarantine_matches_manifest_exactly(spark, tmp_path, seed, rows, day):
     manifest = generate_day(GeneratorConfig(date=date, rows=rows, seed=seed), tmp_path)
     silver = {}
     for entity, spec in MASTER_SPECS.items():
-        raw = read_raw(spark, tmp_path / ENTITIES[entity].file, file_spec(entity, ENTITIES[entity].file), tmp_path / "parsed")[0]
+        raw = read_raw(spark, tmp_path / ENTITIES[entity].file, file_spec(entity, ENTITIES[entity].file), StagingArea.local(tmp_path / "parsed"))[0]
         s, q = clean_master(raw, spec, date)
         silver[entity] = s.cache()
         reasons = Counter(r.reason for r in q.collect())
@@ -33,7 +34,7 @@ def test_quarantine_matches_manifest_exactly(spark, tmp_path, seed, rows, day):
         assert s.where("country IS NULL").count() == 0 if spec.country else True
 
     s, q = clean_transactions(
-        read_raw(spark, tmp_path / "transactions.csv", file_spec("transactions", "transactions.csv"), tmp_path / "parsed")[0],
+        read_raw(spark, tmp_path / "transactions.csv", file_spec("transactions", "transactions.csv"), StagingArea.local(tmp_path / "parsed"))[0],
         silver["customers"], silver["accounts"], silver["merchants"], date,
     )
     s = s.cache()

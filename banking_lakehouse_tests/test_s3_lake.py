@@ -12,7 +12,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from banking_lakehouse.resources.lake import COMMIT_FILE, STAGING, LakeResource
-from banking_lakehouse.resources.storage import LakeStorageError
+from banking_lakehouse.resources.lake import LakeStorageError
 from banking_lakehouse_tests.conftest import s3_resource
 
 KEY = ["silver", "probe"]

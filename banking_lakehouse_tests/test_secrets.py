@@ -2,7 +2,6 @@
 owner-only; the development PII key refused outside a laptop."""
 
 import stat
-from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, EnvVar, asset, materialize

@@ -5,8 +5,8 @@ import decimal
 import gzip
 
 import pytest
-from pyspark.sql import functions as F
 
+from banking_lakehouse.resources.lake.commit import StagingArea
 from banking_lakehouse.transforms.raw_reader import RawFileError, read_raw
 from banking_lakehouse.entities import TRANSACTIONS
 from banking_lakehouse.transforms.silver import MASTER_SPECS, clean_master, clean_transactions, file_spec
@@ -53,7 +53,7 @@ CASES = {
 
 
 def read(spark, path, entity="transactions", encoding="utf-8"):
-    return read_raw(spark, path, file_spec(entity, path.name, encoding), path.parent / f"parsed-{encoding}")[0]
+    return read_raw(spark, path, file_spec(entity, path.name, encoding), StagingArea.local(path.parent / f"parsed-{encoding}"))[0]
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,11 @@ import threading
 import psutil
 from dagster import DagsterEventType, DagsterInstance, Definitions
 
-from banking_lakehouse import settings
+from banking_lakehouse import deployments, settings
 from banking_lakehouse.definitions import build_definitions
 from banking_lakehouse.resources.delivery import DeliverySource
-from banking_lakehouse.resources.lake import LakeIOManager, LakeResource
-from banking_lakehouse.resources.pii import PiiKeyResource
+from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.postgres import PostgresResource
-from banking_lakehouse.resources.spark import SparkResource
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -29,12 +27,12 @@ def fresh_lake(name: str) -> None:
 def private_definitions(name: str) -> tuple[Definitions, LakeResource, PostgresResource]:
     """The demo's definitions over data/<name>/ (its lake; the embedded server there, or BANKING_PG_DSN)."""
     root = settings.data_dir() / name
-    spark = SparkResource()
     lake = LakeResource(base_uri=str(root / "lake"))
     postgres = PostgresResource(dsn=os.getenv("BANKING_PG_DSN") or None, embedded_dir=str(root / "postgres"))
-    resources = {"delivery": DeliverySource(source="synthetic"),  # benchmarks measure generated deliveries
-                 "spark": spark, "lake": lake, "io_manager": LakeIOManager(lake=lake, spark=spark),
-                 "postgres": postgres, "pii": PiiKeyResource()}
+    resources = deployments.resources(
+        delivery=DeliverySource(source="synthetic"),  # benchmarks measure generated deliveries
+        lake=lake, postgres=postgres,
+    )
     return build_definitions(resources), lake, postgres
 
 

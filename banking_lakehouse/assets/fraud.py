@@ -37,7 +37,7 @@ def _earlier_fact(spark, lake: LakeResource, date: str) -> DataFrame:
 def fraud_transactions(
     context: AssetExecutionContext, spark: SparkResource, lake: LakeResource, fact: DataFrame, customers: DataFrame
 ) -> DataFrame:
-    session = spark.get_session()
+    session = spark.spark_session
     per_day = []
     for d in context.partition_keys:
         day = F.lit(d).cast("date")

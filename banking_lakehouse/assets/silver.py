@@ -2,12 +2,9 @@
 
 
 import datetime as dt
-import shutil
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import reduce
-from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, BackfillPolicy, Output, multi_asset
 from pyspark.sql import DataFrame, SparkSession, functions as F
@@ -17,6 +14,7 @@ from banking_lakehouse.contracts import CONTRACTS, column_schema
 from banking_lakehouse.entities import MASTER_ENTITIES
 from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.lake import LakeResource
+from banking_lakehouse.resources.lake.commit import StagingArea
 from banking_lakehouse.resources.spark import SPARK_POOL, SparkResource
 from banking_lakehouse.transforms.raw_reader import read_raw
 from banking_lakehouse.transforms.silver import MASTER_SPECS, clean_master, clean_transactions, file_spec
@@ -50,19 +48,19 @@ def _for_day(df: DataFrame, date: str) -> DataFrame:
 class RawReader:
     """Reads the committed raw file of an entity for a day, in the delivery's declared encoding.
 
-    Parsed records live in a private work directory until the silver outputs are written; what the
+    Parsed records live in a staging area of the lake until the silver outputs are written; what the
     reader noticed beyond records (blank lines, extra or missing optional columns) is kept per day.
     """
 
-    def __init__(self, spark: SparkSession, lake: LakeResource, work_dir: Path):
-        self.spark, self.lake, self.work_dir = spark, lake, work_dir
+    def __init__(self, spark: SparkSession, lake: LakeResource, area: StagingArea):
+        self.spark, self.lake, self.area = spark, lake, area
         self.reports: dict[str, dict] = {}
 
     def read(self, entity: str, date: str) -> DataFrame:
         delivery = self.lake.delivery(date)
         name = delivery["entities"][entity]["file"]
         df, report = read_raw(self.spark, self.lake.local_raw_file(date, name),
-                              file_spec(entity, name, delivery["encoding"]), self.work_dir / date)
+                              file_spec(entity, name, delivery["encoding"]), self.area, date)
         self.reports[date] = {
             "raw_records": report.records,
             "blank_lines": report.blank_lines,
@@ -74,11 +72,8 @@ class RawReader:
 
 @contextmanager
 def raw_reader(spark: SparkSession, lake: LakeResource) -> Iterator[RawReader]:
-    work_dir = lake.scratch / "parsed" / uuid.uuid4().hex
-    try:
-        yield RawReader(spark, lake, work_dir)
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
+    with lake.staging_area() as area:
+        yield RawReader(spark, lake, area)
 
 
 def _publish(context, entity: str, silver: DataFrame, quarantine: DataFrame, spark, lake: LakeResource, reader: RawReader):
@@ -109,7 +104,7 @@ def build_master_asset(entity: str):
         check_specs=check_specs(f"silver/{entity}"),
     )
     def _asset(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource):
-        session = spark.get_session()
+        session = spark.spark_session
         with raw_reader(session, lake) as reader:
             cleaned = [
                 clean_master(reader.read(entity, d), spec, dt.date.fromisoformat(d))
@@ -137,7 +132,7 @@ def silver_transactions(
     customers: DataFrame, accounts: DataFrame, merchants: DataFrame,
 ):
     """Amounts, timestamps and codes normalised; orphans kept and flagged against the day's master data."""
-    session = spark.get_session()
+    session = spark.spark_session
     with raw_reader(session, lake) as reader:
         cleaned = [
             clean_transactions(

