@@ -6,6 +6,7 @@ DATE   ?= $(shell date -u -d yesterday +%F 2>/dev/null || python3 -c "import dat
 DAYS   ?= 1
 ROWS   ?= 100000
 SEED   ?= 7
+PORT   ?= 3000
 export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 
 .PHONY: setup demo dev test generate stop-postgres s3-server clean
@@ -18,15 +19,15 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed  ## create .venv and install the project (Spark, Java and PostgreSQL come from pip)
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+$(DAGSTER_HOME)/dagster.yaml: instance/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $@
+	cp instance/dagster.yaml $@
 
 demo: setup $(DAGSTER_HOME)/dagster.yaml  ## every asset for the DAYS days up to DATE (default yesterday) as one run, then a summary
 	$(BIN)/python -m banking_lakehouse.demo --date $(DATE) --days $(DAYS) --rows $(ROWS) --seed $(SEED)
 
-dev: setup $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:3000
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+dev: setup $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:$(PORT) (PORT=3000)
+	PYTHONWARNINGS='ignore:Function `dev_command` is superseded' $(BIN)/dagster dev -h 127.0.0.1 -p $(PORT) -w workspace.yaml
 
 test: setup  ## the whole test suite (real Spark, real embedded PostgreSQL)
 	$(BIN)/python -m pytest

@@ -13,13 +13,8 @@ import datetime as dt
 import os
 import sys
 import time
-import warnings
 
-from dagster import BetaWarning, DagsterInstance, PreviewWarning, build_resources
-
-# The demo prints a summary for a person; Dagster's API-maturity notices are for developers.
-warnings.filterwarnings("ignore", category=BetaWarning)
-warnings.filterwarnings("ignore", category=PreviewWarning)
+from dagster import DagsterInstance, build_resources
 
 # The demo chooses generated deliveries explicitly; the code location's default source is the landing zone.
 os.environ.setdefault("BANKING_SOURCE", "synthetic")
@@ -65,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     days = [(args.date - dt.timedelta(days=n)).isoformat() for n in reversed(range(max(args.days, 1)))]
     started = time.perf_counter()
-    result = defs.get_job_def("daily_pipeline_job").execute_in_process(
+    result = defs.resolve_job_def("daily_pipeline_job").execute_in_process(
         tags={"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]},
         run_config={
             "ops": {"raw_delivery": {"config": {"rows": args.rows, "seed": args.seed}}},

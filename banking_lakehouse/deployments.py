@@ -117,7 +117,10 @@ def resources(name: str | None = None, **replaced: object) -> dict[str, object]:
         "delivery": DeliverySource(
             source=settings.source(), landing_uri=str(settings.landing_dir()), encoding=settings.landing_encoding()
         ),
-        "spark": SparkResource(spark_config=spark_config(name)),
+        "spark": SparkResource(
+            spark_config=spark_config(name),
+            jvm_log=str(settings.data_dir() / "logs" / "spark-driver.log") if name == "local" else None,
+        ),
         "lake": LakeResource(
             base_uri=settings.lake_uri(), s3=_s3(), scratch_dir=str(settings.data_dir() / "scratch"),
             spark_s3a=settings.spark_has_s3a(),

@@ -14,7 +14,7 @@ NORMAL_ROWS, LOW_ROWS, SEED = 3_400, 1_020, 31
 
 
 def test_a_day_at_thirty_percent_volume_warns_and_normal_days_stay_green(spark, spark_resource, postgres, run_dir):
-    job = build_definitions(make_resources(str(run_dir / "anomaly_lake"), spark_resource, postgres)).get_job_def(
+    job = build_definitions(make_resources(str(run_dir / "anomaly_lake"), spark_resource, postgres)).resolve_job_def(
         "daily_pipeline_job")
     instance = DagsterInstance.ephemeral()
 

@@ -27,7 +27,7 @@ PHYSICAL = {"bytes_written"}
 
 def _runner(lake_dir, spark_resource, postgres):
     resources = make_resources(str(lake_dir), spark_resource, postgres)
-    job = build_definitions(resources).get_job_def("daily_pipeline_job")
+    job = build_definitions(resources).resolve_job_def("daily_pipeline_job")
     instance = DagsterInstance.ephemeral()
 
     def run(seed: int = SEED, partition_key: str | None = None, tags: dict | None = None):

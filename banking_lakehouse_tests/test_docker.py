@@ -65,7 +65,7 @@ def test_dagster_instance_uses_postgres_storage_from_the_environment(compose):
     assert needed == {"DAGSTER_PG_HOST", "DAGSTER_PG_DB", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD"}
     for name in DAGSTER_SERVICES:
         assert needed <= set(compose["services"][name]["environment"]), name
-    local = yaml.safe_load((settings.PROJECT_DIR / "dagster.yaml").read_text())
+    local = yaml.safe_load((settings.PROJECT_DIR / "instance" / "dagster.yaml").read_text())
     for key in ("run_launcher", "run_monitoring", "concurrency"):  # the laptop's queue and monitoring, in docker too
         assert instance[key] == local[key], key
     assert instance["concurrency"]["pools"] == {"default_limit": 1, "granularity": "run"}

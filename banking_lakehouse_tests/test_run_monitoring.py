@@ -52,7 +52,7 @@ def _wait(predicate, seconds: float, what: str):
 @pytest.fixture
 def dagster_home(tmp_path):
     """The project's instance settings (launcher, monitoring, queue), with intervals short enough for a test."""
-    config = yaml.safe_load((settings.PROJECT_DIR / "dagster.yaml").read_text())
+    config = yaml.safe_load((settings.PROJECT_DIR / "instance" / "dagster.yaml").read_text())
     config["run_monitoring"] |= {"poll_interval_seconds": 1, "start_timeout_seconds": 60}
     config["concurrency"]["runs"]["max_concurrent_runs"] = 1  # the second run waits behind the first
     (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(config))

@@ -42,7 +42,7 @@ def dates(start: dt.date, days: int) -> list[str]:
 
 def run_range(defs: Definitions, instance: DagsterInstance, first: str, last: str, rows: int, seed: int) -> str:
     """One run of the daily job over first..last (a single-run backfill when they differ); returns the run id."""
-    result = defs.get_job_def("daily_pipeline_job").execute_in_process(
+    result = defs.resolve_job_def("daily_pipeline_job").execute_in_process(
         tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
         run_config={"ops": {"raw_delivery": {"config": {"rows": rows, "seed": seed}}}, **QUIET},
         instance=instance,

@@ -16,6 +16,9 @@ import threading
 from pathlib import Path
 
 from dagster_pyspark import LazyPySparkResource
+from pydantic import Field
+from pyspark import SparkConf, SparkContext
+from pyspark.java_gateway import launch_gateway
 from pyspark.sql import SparkSession
 
 MIN_JAVA = 17
@@ -63,6 +66,10 @@ def ensure_java() -> None:
 class SparkResource(LazyPySparkResource):
     """A SparkSession in local mode, on a standalone/YARN/Kubernetes master, or through Spark Connect."""
 
+    jvm_log: str | None = Field(
+        default=None, description="file for the driver JVM's own output (a laptop's console stays readable)"
+    )
+
     @property
     def is_connect(self) -> bool:
         return "spark.remote" in self.spark_config
@@ -73,9 +80,21 @@ class SparkResource(LazyPySparkResource):
                 return
             if not self.is_connect:
                 ensure_java()
+                if self.jvm_log and SparkContext._active_spark_context is None:
+                    self._start_driver_logging_to_file()
             super()._init_session()
         if not self.is_connect:
             self._spark_session.sparkContext.setLogLevel("ERROR")
+
+    def _start_driver_logging_to_file(self) -> None:
+        """Starts the driver JVM with its stdout/stderr (Spark's console logging, JVM notices) in `jvm_log`,
+        through pyspark's own hook for this (launch_gateway's popen_kwargs); the session then reuses it."""
+        log = Path(self.jvm_log)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        conf = SparkConf(loadDefaults=False).setAll(list(self.spark_config.items()))
+        with log.open("ab") as output:
+            gateway = launch_gateway(conf, popen_kwargs={"stdout": output, "stderr": output})
+        SparkContext(conf=conf, gateway=gateway)
 
     @property
     def spark_session(self) -> SparkSession:
