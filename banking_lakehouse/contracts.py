@@ -6,6 +6,7 @@ The asset checks derive their completeness, uniqueness and validity rules from t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyspark.sql.types as T
@@ -103,6 +104,42 @@ CONTRACTS: dict[str, type[DataFrameModel]] = {
 }
 
 
+def _pattern(stats: dict) -> str:
+    pattern = stats["pattern"]
+    return getattr(pattern, "pattern", pattern)  # a compiled pattern or its text
+
+
+def _in_range(c: Column, s: dict) -> Column:
+    low = c >= s["min_value"] if s.get("include_min", True) else c > s["min_value"]
+    high = c <= s["max_value"] if s.get("include_max", True) else c < s["max_value"]
+    return low & high
+
+
+def _str_length(c: Column, s: dict) -> Column:
+    if s.get("exact_value") is not None:
+        return F.length(c) == s["exact_value"]
+    return F.length(c).between(s.get("min_value") or 0, s.get("max_value") or 2**31 - 1)
+
+
+# Every built-in pandera check, as the Spark condition under which a value satisfies it.
+HOLDS: dict[str, Callable[[Column, dict], Column]] = {
+    "isin": lambda c, s: c.isin(*s["allowed_values"]),
+    "notin": lambda c, s: ~c.isin(*s["forbidden_values"]),
+    "equal_to": lambda c, s: c == s["value"],
+    "not_equal_to": lambda c, s: c != s["value"],
+    "greater_than": lambda c, s: c > s["min_value"],
+    "greater_than_or_equal_to": lambda c, s: c >= s["min_value"],
+    "less_than": lambda c, s: c < s["max_value"],
+    "less_than_or_equal_to": lambda c, s: c <= s["max_value"],
+    "in_range": _in_range,
+    "str_matches": lambda c, s: c.rlike(_pattern(s)),
+    "str_contains": lambda c, s: c.rlike(_pattern(s)),
+    "str_startswith": lambda c, s: c.startswith(s["string"]),
+    "str_endswith": lambda c, s: c.endswith(s["string"]),
+    "str_length": _str_length,
+}
+
+
 @dataclass(frozen=True)
 class FieldRule:
     """One validity condition of a contract (a pandera Field check) on one column."""
@@ -113,22 +150,13 @@ class FieldRule:
 
     def failing(self) -> Column:
         """A Spark expression that is true on a row breaking this rule (nulls are completeness' business)."""
-        c, stats = F.col(self.column), self.statistics
-        pattern = stats.get("pattern")
-        holds = {
-            "isin": lambda: c.isin(*stats.get("allowed_values", [])),
-            "str_matches": lambda: c.rlike(pattern if isinstance(pattern, str) else getattr(pattern, "pattern", "")),
-            "greater_than": lambda: c > stats.get("min_value"),
-            "greater_than_or_equal_to": lambda: c >= stats.get("min_value"),
-            "less_than": lambda: c < stats.get("max_value"),
-            "less_than_or_equal_to": lambda: c <= stats.get("max_value"),
-            "str_length": lambda: F.length(c).between(stats.get("min_value") or 0, stats.get("max_value") or 2**31 - 1),
-        }[self.check]()
-        return c.isNotNull() & ~holds
+        c = F.col(self.column)
+        return c.isNotNull() & ~HOLDS[self.check](c, self.statistics)
 
 
 def contract_rules(model: type[DataFrameModel]) -> tuple[list[str], list[str], list[FieldRule]]:
-    """(required columns, unique columns, validity rules) of a contract."""
+    """(required columns, unique columns, validity rules) of a contract. A check the asset checks could
+    not evaluate (a custom one) is refused here, so no rule of a contract is ever silently skipped."""
     schema = model.to_schema()
     required = [name for name, col in schema.columns.items() if not col.nullable]
     validity = [
@@ -136,6 +164,9 @@ def contract_rules(model: type[DataFrameModel]) -> tuple[list[str], list[str], l
         for name, col in schema.columns.items()
         for check in col.checks
     ]
+    unknown = sorted({f"{r.column}: {r.check}" for r in validity if r.check not in HOLDS})
+    if unknown:
+        raise ValueError(f"contract {model.__name__}: checks the asset checks cannot count: {', '.join(unknown)}")
     return required, list(schema.unique or []), validity
 
 

@@ -4,7 +4,12 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from dagster import AssetKey
 from pyspark.sql import functions as F
+
+import pyspark.sql.types as T
+from pandera.pyspark import DataFrameModel, Field
+from pandera.pyspark import check as pa_check
 
 from banking_lakehouse.checks.factory import CheckInputs, contract_outcomes
 from banking_lakehouse.contracts import CONTRACTS, SilverTransactions, contract_rules
@@ -49,7 +54,7 @@ def test_contract_rules_count_exactly_the_broken_rows(spark, tmp_path):
     ]
     lake = LakeResource(base_uri=str(tmp_path))
     lake.publish(_frame(spark, rows), ["silver", "transactions"], [DAY])
-    outcomes = contract_outcomes("silver/transactions", CheckInputs([DAY], lake, spark))[DAY]
+    outcomes = contract_outcomes(AssetKey(["silver", "transactions"]), CheckInputs([DAY], lake, spark))[DAY]
     assert outcomes["contract_schema"][0] == 0
     assert outcomes["completeness"][0] == 1 and outcomes["completeness"][1]["nulls_amount"] == 1
     assert outcomes["uniqueness"][0] == 1
@@ -63,7 +68,7 @@ def test_schema_drift_is_reported(spark, tmp_path):
     lake = LakeResource(base_uri=str(tmp_path))
     drifted = _frame(spark, [ROW]).withColumn("amount", F.col("amount").cast("double")).drop("status")
     lake.publish(drifted, ["silver", "transactions"], [DAY])
-    failed, metadata = contract_outcomes("silver/transactions", CheckInputs([DAY], lake, spark))[DAY]["contract_schema"]
+    failed, metadata = contract_outcomes(AssetKey(["silver", "transactions"]), CheckInputs([DAY], lake, spark))[DAY]["contract_schema"]
     assert failed == 2
     assert "double" in metadata["examples"].value and "status" in metadata["examples"].value
 
@@ -74,3 +79,37 @@ def test_column_schema_metadata_comes_from_the_contract(entity):
 
     schema = column_schema(CONTRACTS[entity])
     assert [c.name for c in schema.columns] == list(CONTRACTS[entity].to_schema().columns)
+
+
+class _Probe(DataFrameModel):
+    """One column under every kind of built-in pandera check the asset checks count."""
+
+    code: T.StringType() = Field(nullable=True, isin=["ab", "abc", "xbz"], notin=["xbz"], str_startswith="a",
+                                 str_endswith="c", str_contains="b", str_matches=r"^a", str_length={"exact_value": 3})
+    score: T.IntegerType() = Field(nullable=True, in_range={"min_value": 1, "max_value": 9, "include_max": False},
+                                   ne=5, gt=0, ge=1, lt=9, le=8)
+
+
+def test_every_built_in_check_kind_is_counted_exactly(spark):
+    rows = [("abc", 1), ("ab", 5), ("xbz", 9), (None, None), ("abc", 8)]
+    df = spark.createDataFrame(rows, "code string, score int")
+    _, _, validity = contract_rules(_Probe)
+    failing = {f"{r.column}:{r.check}": df.where(r.failing()).count() for r in validity}
+    assert failing == {
+        "code:isin": 0, "code:notin": 1, "code:str_startswith": 1, "code:str_endswith": 2, "code:str_contains": 0,
+        "code:str_matches": 1, "code:str_length": 1,
+        "score:in_range": 1, "score:not_equal_to": 1, "score:greater_than": 0, "score:greater_than_or_equal_to": 0,
+        "score:less_than": 1, "score:less_than_or_equal_to": 1,
+    }
+
+
+def test_a_contract_check_the_asset_checks_cannot_count_is_refused():
+    class Custom(DataFrameModel):
+        code: T.StringType() = Field()
+
+        @pa_check("code")
+        def shouts(cls, column):  # a custom check: no Spark expression stands for it
+            return column
+
+    with pytest.raises(ValueError, match="Custom.*code: shouts"):
+        contract_rules(Custom)

@@ -87,7 +87,7 @@ def _publish(context, entity: str, silver: DataFrame, quarantine: DataFrame, spa
     yield Output(silver, output_name="silver")
     yield Output(quarantine, output_name="quarantine")
     spark.catalog.clearCache()  # the cached classification (transforms.silver._split) is written out
-    yield from evaluate(context, f"silver/{entity}", CheckInputs(list(context.partition_keys), lake, spark))
+    yield from evaluate(context, AssetKey(["silver", entity]), CheckInputs(list(context.partition_keys), lake, spark))
 
 
 def build_master_asset(entity: str):
@@ -101,7 +101,7 @@ def build_master_asset(entity: str):
         partitions_def=daily_partitions_def,
         backfill_policy=BackfillPolicy.single_run(),
         pool=SPARK_POOL,
-        check_specs=check_specs(f"silver/{entity}"),
+        check_specs=check_specs(AssetKey(["silver", entity])),
     )
     def _asset(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource):
         session = spark.spark_session
@@ -125,7 +125,7 @@ def build_master_asset(entity: str):
     partitions_def=daily_partitions_def,
     backfill_policy=BackfillPolicy.single_run(),
     pool=SPARK_POOL,
-    check_specs=check_specs("silver/transactions"),
+    check_specs=check_specs(AssetKey(["silver", "transactions"])),
 )
 def silver_transactions(
     context: AssetExecutionContext, spark: SparkResource, lake: LakeResource,

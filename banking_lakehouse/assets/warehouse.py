@@ -59,10 +59,10 @@ LOADS = (
 
 
 def build_load_asset(load: Load):
-    key = f"warehouse/{load.name}"
+    key = AssetKey(["warehouse", load.name])
 
     @asset(
-        key=["warehouse", load.name],
+        key=key,
         deps=[AssetKey(list(s)) for s in load.sources] + [AssetKey(["warehouse", a]) for a in load.after],
         description=f"{load.table} in PostgreSQL, loaded by COPY from the lake "
         + ("(upsert by key)." if load.upsert_key else "(the batch's rows replaced in one transaction)."),

@@ -73,10 +73,10 @@ class CheckInputs:
 Outcome = tuple[int, dict]  # failing rows, metadata
 
 
-def check_specs(asset: str) -> list[AssetCheckSpec]:
+def check_specs(asset: AssetKey) -> list[AssetCheckSpec]:
     """Partitioned check specs: each day's result belongs to that day, also in a multi-day run."""
     return [
-        AssetCheckSpec(r.name, asset=AssetKey(asset.split("/")), description=r.description, blocking=r.blocking,
+        AssetCheckSpec(r.name, asset=asset, description=r.description, blocking=r.blocking,
                        partitions_def=daily_partitions_def)
         for r in rules_for(asset)
     ]
@@ -86,11 +86,11 @@ def _markdown(rows: list[dict]) -> MetadataValue:
     return MetadataValue.md(markdown_table(rows) if rows else "_no failing rows_")
 
 
-def contract_outcomes(asset: str, inputs: CheckInputs) -> dict[str, dict[str, Outcome]]:
+def contract_outcomes(asset: AssetKey, inputs: CheckInputs) -> dict[str, dict[str, Outcome]]:
     """Per day: schema drift from the DataFrame's schema, then one Spark pass (grouped by day) counting
     every contract rule."""
-    model = CONTRACTS[asset.split("/")[1]]
-    df = inputs.lake.read(inputs.spark, asset.split("/"), inputs.dates)
+    model = CONTRACTS[asset.path[-1]]
+    df = inputs.lake.read(inputs.spark, asset.path, inputs.dates)
     required, unique, validity = contract_rules(model)
     expected = expected_types(model)
     actual = {f.name: f.dataType.simpleString() for f in df.schema.fields}
@@ -144,8 +144,8 @@ def contract_outcomes(asset: str, inputs: CheckInputs) -> dict[str, dict[str, Ou
     return outcomes
 
 
-def _accounting(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
-    entity = asset.split("/")[1]
+def _accounting(asset: AssetKey, rule: Rule, inputs: CheckInputs) -> Outcome:
+    entity = asset.path[-1]
     raw = inputs.raw_rows(entity)
     silver = sum(inputs.lake.partition_stats(["silver", entity], d)["rows"] for d in inputs.dates)
     quarantined = sum(inputs.lake.partition_stats(["quarantine", entity], d)["rows"] for d in inputs.dates)
@@ -153,8 +153,8 @@ def _accounting(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
     return abs(missing), {"raw_rows": raw, "silver_rows": silver, "quarantined_rows": quarantined, "unaccounted_rows": missing}
 
 
-def _quarantine_rate(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
-    entity = asset.split("/")[1]
+def _quarantine_rate(asset: AssetKey, rule: Rule, inputs: CheckInputs) -> Outcome:
+    entity = asset.path[-1]
     raw = inputs.raw_rows(entity)
     reasons = [inputs.lake.read_arrow(["quarantine", entity], d).column("reason") for d in inputs.dates]
     counted = sum(pc.sum(pc.not_equal(r, "exact_duplicate")).as_py() or 0 for r in reasons)
@@ -163,7 +163,7 @@ def _quarantine_rate(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
     return failed, {"quarantined_rows": counted, "raw_rows": raw, "quarantine_rate": round(rate, 6), "threshold": rule.threshold}
 
 
-def _batch_freshness(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
+def _batch_freshness(asset: AssetKey, rule: Rule, inputs: CheckInputs) -> Outcome:
     newest = {}
     for d in inputs.dates:
         dates = inputs.lake.read_arrow(["silver", "transactions"], d, columns=["transaction_date"]).column(0)
@@ -177,7 +177,7 @@ def _sql(name: str) -> str:
     return (settings.SQL_DIR / "checks" / name).read_text()
 
 
-def _referential(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
+def _referential(asset: AssetKey, rule: Rule, inputs: CheckInputs) -> Outcome:
     missing: dict[str, int] = {}
     for d in inputs.dates:
         for dimension, count in inputs.postgres.fetch(_sql("fact_referential.sql"), {"batch_date": d}):
@@ -185,13 +185,13 @@ def _referential(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
     return sum(missing.values()), {f"missing_{k}_keys": v for k, v in missing.items()}
 
 
-def _fact_reconciliation(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
+def _fact_reconciliation(asset: AssetKey, rule: Rule, inputs: CheckInputs) -> Outcome:
     silver = sum(inputs.lake.partition_stats(["silver", "transactions"], d)["rows"] for d in inputs.dates)
     fact = inputs.fact_totals[0]
     return abs(silver - fact), {"silver_rows": silver, "fact_rows": fact}
 
 
-def _orphans(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
+def _orphans(asset: AssetKey, rule: Rule, inputs: CheckInputs) -> Outcome:
     rows, orphans, _ = inputs.fact_totals
     rate = orphans / rows if rows else 0.0
     failed = orphans if rate > rule.threshold else 0
@@ -234,7 +234,7 @@ METRICS: dict[str, Callable[[CheckInputs, str, str], dict[str, float]]] = {
 }
 
 
-def _anomaly(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
+def _anomaly(asset: AssetKey, rule: Rule, inputs: CheckInputs) -> Outcome:
     """The batch's value against the earlier batches' (robust band: median ± max(k·1.4826·MAD, 10 %, floor)).
 
     Silent until enough history; the history is whatever earlier batches are committed when the check
@@ -257,8 +257,8 @@ def _anomaly(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
     }
 
 
-def _aggregate_reconciliation(asset: str, rule: Rule, inputs: CheckInputs) -> Outcome:
-    table = asset.split("/")[1]
+def _aggregate_reconciliation(asset: AssetKey, rule: Rule, inputs: CheckInputs) -> Outcome:
+    table = asset.path[-1]
     aggregate = Decimal(0)
     for d in inputs.dates:
         data = inputs.lake.read_arrow(["gold", table], d)
@@ -268,7 +268,7 @@ def _aggregate_reconciliation(asset: str, rule: Rule, inputs: CheckInputs) -> Ou
     return int(difference != 0), {"aggregate_amount_usd": float(aggregate), "fact_amount_usd": float(fact), "difference": float(difference)}
 
 
-EVALUATORS: dict[str, Callable[[str, Rule, CheckInputs], Outcome]] = {
+EVALUATORS: dict[str, Callable[[AssetKey, Rule, CheckInputs], Outcome]] = {
     "accounting": _accounting,
     "quarantine_rate": _quarantine_rate,
     "referential": _referential,
@@ -280,7 +280,7 @@ EVALUATORS: dict[str, Callable[[str, Rule, CheckInputs], Outcome]] = {
 }
 
 
-def evaluate(context: AssetExecutionContext, asset: str, inputs: CheckInputs) -> Iterator[AssetCheckEvaluation | Output]:
+def evaluate(context: AssetExecutionContext, asset: AssetKey, inputs: CheckInputs) -> Iterator[AssetCheckEvaluation | Output]:
     """Every rule of the asset evaluated for each day of the run, each result recorded against its own
     partition (with failing counts and examples); a failed blocking ERROR rule stops the step once all
     are recorded, so nothing downstream materializes on top of it."""
@@ -294,7 +294,7 @@ def evaluate(context: AssetExecutionContext, asset: str, inputs: CheckInputs) ->
             else:
                 failed, metadata = EVALUATORS[rule.kind](asset, rule, day)
             yield AssetCheckEvaluation(
-                asset_key=AssetKey(asset.split("/")),
+                asset_key=asset,
                 check_name=rule.name,
                 passed=failed == 0,
                 severity=rule.severity,
@@ -305,4 +305,4 @@ def evaluate(context: AssetExecutionContext, asset: str, inputs: CheckInputs) ->
     # The check outputs Dagster expects once per step; the evaluations above carry the results.
     outputs = {spec.key: name for name, spec in context.assets_def.check_specs_by_output_name.items()}
     for rule in rules:
-        yield Output(None, output_name=outputs[AssetCheckKey(AssetKey(asset.split("/")), rule.name)])
+        yield Output(None, output_name=outputs[AssetCheckKey(asset, rule.name)])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dagster import AssetCheckSeverity
+from dagster import AssetCheckSeverity, AssetKey
 
 from banking_lakehouse import settings
 from banking_lakehouse.contracts import CONTRACTS
@@ -20,7 +20,7 @@ ERROR, WARN = AssetCheckSeverity.ERROR, AssetCheckSeverity.WARN
 @dataclass(frozen=True)
 class Rule:
     name: str
-    asset: str  # asset key path joined by "/"
+    asset: AssetKey
     kind: str  # an evaluator in factory.EVALUATORS (or a contract kind counted in one Spark pass)
     severity: AssetCheckSeverity
     blocking: bool
@@ -39,7 +39,7 @@ RATE_MIN_BAND = 0.005  # nor, for a share, than ±0.5 percentage points (a small
 
 
 def _silver_rules(entity: str) -> list[Rule]:
-    asset = f"silver/{entity}"
+    asset = AssetKey(["silver", entity])
     return [
         Rule("contract_schema", asset, "contract_schema", ERROR, True, "columns and types equal the pandera contract"),
         Rule("completeness", asset, "completeness", ERROR, True, "no nulls in the contract's required columns"),
@@ -56,34 +56,40 @@ def _silver_rules(entity: str) -> list[Rule]:
     ]
 
 
+SILVER_TRANSACTIONS = AssetKey(["silver", "transactions"])
+FACT = AssetKey(["warehouse", "fact_transactions"])
+FRAUD = AssetKey(["warehouse", "fraud_transactions"])
+CUSTOMER_SUMMARY = AssetKey(["warehouse", "daily_customer_summary"])
+MERCHANT_SUMMARY = AssetKey(["warehouse", "merchant_daily_summary"])
+
 RULES: tuple[Rule, ...] = (
     *[r for entity in CONTRACTS for r in _silver_rules(entity)],
-    Rule("batch_freshness", "silver/transactions", "batch_freshness", WARN, False,
+    Rule("batch_freshness", SILVER_TRANSACTIONS, "batch_freshness", WARN, False,
          "the batch holds transactions of its own delivery date (not a stale re-delivery)"),
-    Rule("fact_references_dimensions", "warehouse/fact_transactions", "referential", ERROR, True,
+    Rule("fact_references_dimensions", FACT, "referential", ERROR, True,
          "every fact key exists in its dimension (orphans point at the -1 member)"),
-    Rule("fact_matches_silver", "warehouse/fact_transactions", "fact_reconciliation", ERROR, True,
+    Rule("fact_matches_silver", FACT, "fact_reconciliation", ERROR, True,
          "fact rows of the batch = silver transaction rows of the batch"),
-    Rule("orphans_flagged", "warehouse/fact_transactions", "orphans", WARN, False,
+    Rule("orphans_flagged", FACT, "orphans", WARN, False,
          "share of the batch's fact rows pointing at an unknown customer, account or merchant at most the "
          "orphan warn rate (BANKING_ORPHAN_WARN_RATE)", threshold=settings.orphan_warn_rate()),
-    Rule("row_count_anomaly", "silver/transactions", "anomaly", WARN, False,
+    Rule("row_count_anomaly", SILVER_TRANSACTIONS, "anomaly", WARN, False,
          "the batch's silver rows within the robust band of the earlier batches (median ± MAD)", metric="silver_rows"),
-    Rule("quarantine_rate_anomaly", "silver/transactions", "anomaly", WARN, False,
+    Rule("quarantine_rate_anomaly", SILVER_TRANSACTIONS, "anomaly", WARN, False,
          "the batch's quarantined share within the robust band of the earlier batches", metric="quarantine_rate",
          min_band=RATE_MIN_BAND),
-    Rule("amount_anomaly", "warehouse/fact_transactions", "anomaly", WARN, False,
+    Rule("amount_anomaly", FACT, "anomaly", WARN, False,
          "the batch's Σ amount_usd (outliers left out) within the robust band of the earlier batches",
          metric="amount_usd"),
-    Rule("fraud_rate_anomaly", "warehouse/fraud_transactions", "anomaly", WARN, False,
+    Rule("fraud_rate_anomaly", FRAUD, "anomaly", WARN, False,
          "the batch's flagged share within the robust band of the earlier batches", metric="fraud_rate",
          min_band=RATE_MIN_BAND),
-    Rule("amount_matches_fact", "warehouse/daily_customer_summary", "aggregate_reconciliation", ERROR, True,
+    Rule("amount_matches_fact", CUSTOMER_SUMMARY, "aggregate_reconciliation", ERROR, True,
          "Σ total_amount_usd of the batch = Σ amount_usd of the batch's fact rows"),
-    Rule("amount_matches_fact", "warehouse/merchant_daily_summary", "aggregate_reconciliation", ERROR, True,
+    Rule("amount_matches_fact", MERCHANT_SUMMARY, "aggregate_reconciliation", ERROR, True,
          "Σ total_amount_usd of the batch = Σ amount_usd of the batch's fact rows"),
 )
 
 
-def rules_for(asset: str) -> list[Rule]:
+def rules_for(asset: AssetKey) -> list[Rule]:
     return [r for r in RULES if r.asset == asset]
