@@ -113,6 +113,11 @@ def resources(name: str | None = None, **replaced: object) -> dict[str, object]:
     """The resources of a deployment; `replaced` swaps any of them (a test's lake, a benchmark's database).
     The IO manager always works over the lake and Spark finally chosen."""
     name = name or deployment()
+    if name == "cluster" and settings.lake_uri().startswith(("s3://", "s3a://")) and not settings.spark_has_s3a():
+        raise ValueError(
+            f"BANKING_DEPLOYMENT=cluster with BANKING_LAKE_URI={settings.lake_uri()}: the executors reach S3 only "
+            "through Spark's s3a connector; install hadoop-aws on the cluster and set BANKING_SPARK_S3A=1"
+        )
     built: dict[str, object] = {
         "delivery": DeliverySource(
             source=settings.source(), landing_uri=str(settings.landing_dir()), encoding=settings.landing_encoding()
