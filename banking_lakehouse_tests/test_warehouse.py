@@ -22,7 +22,8 @@ ANALYTICS = sorted((settings.SQL_DIR / "analytics").glob("*.sql"))
 def loaded(pipeline, postgres):  # noqa: F811
     run, resources = pipeline
     postgres.ensure_schema()
-    if not postgres.fetch("SELECT count(*) FROM gold.fact_transactions WHERE batch_date = %s", (DAY,))[0][0]:
+    in_lake = DAY in resources["lake"].list_partitions(["gold", "fact_transactions"])  # this lake's, not another's
+    if not in_lake or not postgres.fetch("SELECT count(*) FROM gold.fact_transactions WHERE batch_date = %s", (DAY,))[0][0]:
         run(DAY)
     return resources
 

@@ -17,9 +17,10 @@ CREATE TABLE IF NOT EXISTS gold.dim_date (
     is_weekend    boolean NOT NULL
 );
 INSERT INTO gold.dim_date
-SELECT to_char(d, 'YYYYMMDD')::integer, d, extract(year FROM d), extract(quarter FROM d), extract(month FROM d),
-       trim(to_char(d, 'Month')), extract(day FROM d), extract(isodow FROM d), trim(to_char(d, 'Day')),
-       extract(week FROM d), extract(isodow FROM d) IN (6, 7)
+SELECT to_char(d, 'YYYYMMDD')::integer AS date_key, d AS date, extract(YEAR FROM d) AS year,
+       extract(QUARTER FROM d) AS quarter, extract(MONTH FROM d) AS month, trim(to_char(d, 'Month')) AS month_name,
+       extract(DAY FROM d) AS day, extract(ISODOW FROM d) AS day_of_week, trim(to_char(d, 'Day')) AS day_name,
+       extract(WEEK FROM d) AS week_of_year, extract(ISODOW FROM d) IN (6, 7) AS is_weekend
 FROM generate_series(date '2015-01-01', date '2035-12-31', interval '1 day') AS g(d)
 ON CONFLICT (date_key) DO NOTHING;
 
@@ -185,9 +186,9 @@ CREATE INDEX IF NOT EXISTS fraud_transactions_severe ON gold.fraud_transactions 
     WHERE severity IN ('high', 'critical');
 
 CREATE OR REPLACE VIEW gold.genuine_transactions AS
-SELECT f.* FROM gold.fact_transactions f
+SELECT f.* FROM gold.fact_transactions AS f
 WHERE NOT EXISTS (
-    SELECT 1 FROM gold.fraud_transactions x
+    SELECT 1 FROM gold.fraud_transactions AS x
     WHERE x.transaction_id = f.transaction_id AND x.batch_date = f.batch_date
 );
 

@@ -7,21 +7,24 @@ WITH activity AS (
     FROM gold.genuine_transactions
     WHERE customer_key <> -1 AND status = 'completed'
     GROUP BY customer_key
-), scored AS (
+),
+
+scored AS (
     SELECT a.*,
-           (SELECT max(transaction_date) FROM gold.fact_transactions) - last_seen AS recency_days,
-           ntile(5) OVER (ORDER BY last_seen)   AS r_score,
-           ntile(5) OVER (ORDER BY frequency)   AS f_score,
-           ntile(5) OVER (ORDER BY monetary)    AS m_score
-    FROM activity a
+           (SELECT max(ft.transaction_date) FROM gold.fact_transactions AS ft) - a.last_seen AS recency_days,
+           ntile(5) OVER (ORDER BY a.last_seen)   AS r_score,
+           ntile(5) OVER (ORDER BY a.frequency)   AS f_score,
+           ntile(5) OVER (ORDER BY a.monetary)    AS m_score
+    FROM activity AS a
 )
+
 SELECT s.customer_key, c.segment, s.recency_days, s.frequency, s.monetary, s.r_score, s.f_score, s.m_score,
        CASE
-           WHEN r_score >= 4 AND f_score >= 4 AND m_score >= 4 THEN 'champions'
-           WHEN r_score >= 3 AND f_score >= 3                  THEN 'loyal'
-           WHEN r_score >= 4                                   THEN 'recent'
-           WHEN r_score <= 2 AND f_score >= 3                  THEN 'at_risk'
+           WHEN s.r_score >= 4 AND s.f_score >= 4 AND s.m_score >= 4 THEN 'champions'
+           WHEN s.r_score >= 3 AND s.f_score >= 3                  THEN 'loyal'
+           WHEN s.r_score >= 4                                   THEN 'recent'
+           WHEN s.r_score <= 2 AND s.f_score >= 3                  THEN 'at_risk'
            ELSE 'hibernating'
        END AS rfm_segment
-FROM scored s JOIN gold.dim_customer c USING (customer_key)
-ORDER BY monetary DESC;
+FROM scored AS s INNER JOIN gold.dim_customer AS c USING (customer_key)
+ORDER BY s.monetary DESC;

@@ -6,9 +6,9 @@ SELECT m.merchant_key, m.merchant_name, m.category, m.country, m.risk_level,
        count(DISTINCT f.customer_key)                    AS customers,
        round(count(x.transaction_id)::numeric / count(*), 4) AS fraud_share,
        rank() OVER (PARTITION BY m.category ORDER BY sum(f.amount_usd) DESC) AS rank_in_category
-FROM gold.fact_transactions f
-JOIN gold.dim_merchant m USING (merchant_key)
-LEFT JOIN gold.fraud_transactions x ON x.transaction_id = f.transaction_id AND x.batch_date = f.batch_date
+FROM gold.fact_transactions AS f
+INNER JOIN gold.dim_merchant AS m USING (merchant_key)
+LEFT JOIN gold.fraud_transactions AS x ON f.transaction_id = x.transaction_id AND f.batch_date = x.batch_date
 WHERE f.merchant_key <> -1
 GROUP BY m.merchant_key, m.merchant_name, m.category, m.country, m.risk_level
 ORDER BY revenue_usd DESC;

@@ -4,6 +4,6 @@ SELECT left(regexp_replace(query, '\s+', ' ', 'g'), 120) AS query,
        round(mean_exec_time::numeric, 2)  AS mean_ms,
        round(total_exec_time::numeric, 2) AS total_ms
 FROM pg_stat_statements
-WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+WHERE dbid = (SELECT db.oid FROM pg_database AS db WHERE db.datname = current_database())
 ORDER BY mean_exec_time DESC
 LIMIT %(limit)s;
