@@ -125,3 +125,29 @@ def s3_server() -> dict:
 
 def s3_resource(s3_server: dict, **overrides) -> S3Resource:
     return S3Resource(region_name="us-east-1", **{**s3_server, **overrides})
+
+
+def postgres_config(postgres: PostgresResource) -> str:
+    """The suite's warehouse as JSON, for a run in a subprocess."""
+    return json.dumps({"dsn": postgres.dsn} if postgres.dsn else {"embedded_dir": postgres.embedded_dir})
+
+
+LAKE_TABLES = [["silver", e] for e in ("customers", "accounts", "merchants", "transactions")] + [
+    ["quarantine", "transactions"], ["gold", "fact_transactions"], ["gold", "fraud_transactions"]]
+
+
+def lake_state(lake: LakeResource, date: str) -> dict:
+    """Every row of the day's main lake tables, order-free: two runs that agree here wrote the same data."""
+    return {"/".join(key): sorted(map(repr, lake.read_arrow(key, date).to_pylist())) for key in LAKE_TABLES}
+
+
+def warehouse_state(postgres: PostgresResource, date: str) -> tuple:
+    """Counts, sums and digests of the day's fact, quarantine, customer aggregate and fraud rows."""
+    return postgres.fetch(
+        "SELECT (SELECT count(*) || ':' || sum(amount_usd) || ':' || md5(string_agg(transaction_id || customer_key || "
+        "         daily_cumulative_amount, ',' ORDER BY transaction_id)) FROM gold.fact_transactions WHERE batch_date = %(d)s),"
+        "       (SELECT md5(string_agg(entity || line_number || reason, ',' ORDER BY entity, line_number))"
+        "          FROM quality.quarantine WHERE batch_date = %(d)s),"
+        "       (SELECT count(*) || ':' || sum(total_amount_usd) FROM gold.daily_customer_summary WHERE batch_date = %(d)s),"
+        "       (SELECT count(*) || ':' || sum(risk_score) FROM gold.fraud_transactions WHERE batch_date = %(d)s)",
+        {"d": date})[0]

@@ -3,6 +3,10 @@ properties, and nothing bound to 127.0.0.1 outside the local profile."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from banking_lakehouse import deployments
@@ -66,3 +70,18 @@ def test_a_replaced_lake_is_the_one_the_io_manager_writes(clean_env, tmp_path):
     built = deployments.resources("local", lake=lake)
     assert built["lake"] is lake
     assert isinstance(built["io_manager"], LakeIOManager) and built["io_manager"].lake.base_uri == lake.base_uri
+
+
+def test_a_cluster_driver_binds_where_spark_says_not_where_pandera_left_it(tmp_path):
+    """pandera sets SPARK_LOCAL_IP=127.0.0.1 on import; the driver's JVM must not inherit it."""
+    probe = ("import os, banking_lakehouse.definitions\n"
+             "assert os.environ['SPARK_LOCAL_IP'] == '127.0.0.1'  # pandera's doing\n"
+             "from banking_lakehouse.resources.spark import restore_spark_local_ip\n"
+             "restore_spark_local_ip()\n"
+             "print(os.environ.get('SPARK_LOCAL_IP'))")
+    env = {k: v for k, v in os.environ.items() if k != "SPARK_LOCAL_IP"} | {"BANKING_DATA_DIR": str(tmp_path)}
+    unset = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert unset.stdout.strip() == "None", unset.stderr
+    chosen = subprocess.run([sys.executable, "-c", probe.replace("assert", "# ")], capture_output=True, text=True,
+                            env=env | {"SPARK_LOCAL_IP": "10.1.2.3"}, timeout=120)
+    assert chosen.stdout.strip() == "10.1.2.3", chosen.stderr

@@ -18,7 +18,7 @@ from dagster import AssetExecutionContext, DailyPartitionsDefinition, asset, mat
 from pyspark.sql import functions as F
 
 from banking_lakehouse.resources.lake import COMMIT_FILE, STAGING, LakeIOManager, LakeResource, LakeWriteError
-from banking_lakehouse_tests.conftest import make_resources
+from banking_lakehouse_tests.conftest import lake_state, make_resources, postgres_config, warehouse_state
 from banking_lakehouse_tests.test_pipeline import ASSETS
 
 KEY = ["silver", "probe"]
@@ -137,26 +137,6 @@ def run_day(lake_uri: str, spark_resource, postgres):
     return result
 
 
-def _lake_state(lake: LakeResource) -> dict:
-    state = {}
-    for key in [["silver", e] for e in ("customers", "accounts", "merchants", "transactions")] + \
-               [["quarantine", "transactions"], ["gold", "fact_transactions"], ["gold", "fraud_transactions"]]:
-        table = lake.read_arrow(key, KILL_DAY)
-        state["/".join(key)] = sorted(map(repr, table.to_pylist()))
-    return state
-
-
-def _warehouse_state(postgres) -> tuple:
-    return postgres.fetch(
-        "SELECT (SELECT count(*) || ':' || sum(amount_usd) || ':' || md5(string_agg(transaction_id || customer_key || "
-        "         daily_cumulative_amount, ',' ORDER BY transaction_id)) FROM gold.fact_transactions WHERE batch_date = %(d)s),"
-        "       (SELECT md5(string_agg(entity || line_number || reason, ',' ORDER BY entity, line_number))"
-        "          FROM quality.quarantine WHERE batch_date = %(d)s),"
-        "       (SELECT count(*) || ':' || sum(total_amount_usd) FROM gold.daily_customer_summary WHERE batch_date = %(d)s),"
-        "       (SELECT count(*) || ':' || sum(risk_score) FROM gold.fraud_transactions WHERE batch_date = %(d)s)",
-        {"d": KILL_DAY})[0]
-
-
 def _spark_writing(staging: Path) -> bool:
     """A staging area holds Spark's output in progress (the raw zone stages `raw-<date>` only)."""
     try:
@@ -168,10 +148,9 @@ def _spark_writing(staging: Path) -> bool:
 def test_a_run_killed_during_a_silver_write_reruns_to_the_same_lake_and_warehouse(spark, spark_resource, postgres, run_dir):
     clean_uri, killed_uri = str(run_dir / "clean_lake"), str(run_dir / "killed_lake")
     run_day(clean_uri, spark_resource, postgres)
-    clean_lake, clean_warehouse = _lake_state(LakeResource(base_uri=clean_uri)), _warehouse_state(postgres)
+    clean_lake, clean_warehouse = lake_state(LakeResource(base_uri=clean_uri), KILL_DAY), warehouse_state(postgres, KILL_DAY)
 
-    pg_config = {"dsn": postgres.dsn} if postgres.dsn else {"embedded_dir": postgres.embedded_dir}
-    worker = subprocess.Popen([sys.executable, "-c", KILLED_RUN, killed_uri, json.dumps(pg_config)],
+    worker = subprocess.Popen([sys.executable, "-c", KILLED_RUN, killed_uri, postgres_config(postgres)],
                               start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     staging = Path(killed_uri) / STAGING
     deadline = time.monotonic() + 300
@@ -184,6 +163,6 @@ def test_a_run_killed_during_a_silver_write_reruns_to_the_same_lake_and_warehous
     assert not Path(killed_uri, "silver", "transactions", f"date={KILL_DAY}").exists()
 
     run_day(killed_uri, spark_resource, postgres)
-    assert _lake_state(LakeResource(base_uri=killed_uri)) == clean_lake
-    assert _warehouse_state(postgres) == clean_warehouse
+    assert lake_state(LakeResource(base_uri=killed_uri), KILL_DAY) == clean_lake
+    assert warehouse_state(postgres, KILL_DAY) == clean_warehouse
     assert list(staging.iterdir()) == []

