@@ -10,7 +10,9 @@ so it is a second host as far as the network goes:
 
 Executors reach the driver over the veth, so the driver must bind to and advertise the host-side address
 (not 127.0.0.1, which inside the namespace is the namespace's own loopback). Without root or `ip`
-everything runs on 127.0.0.1 and the cluster says isolated=False.
+everything runs on 127.0.0.1 and the cluster says isolated=False. The driver process also needs
+PYSPARK_PYTHON=<the venv's python> in its environment: PySpark ships that path with every Python function
+(spark.pyspark.python alone is not enough), and executors otherwise run `python3` from PATH.
 
 connect_server(): a Spark Connect server (local[2]) in its own process, for clients using sc://.
 """
@@ -29,7 +31,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,20 +83,16 @@ def _process(cmd: list[str], log: Path, env: dict[str, str]) -> Iterator[subproc
         try:
             yield proc
         finally:
-            for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-                try:
+            # TERM lets the Worker stop its executors; KILL then takes whatever of the group is left.
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                with suppress(ProcessLookupError):
                     os.killpg(proc.pid, sig)
-                    proc.wait(timeout=grace)
-                    break
-                except ProcessLookupError:
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-            proc.wait()
+                with suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=30)
 
 
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
+def _ip(*args: str, check: bool = True) -> str:
+    return subprocess.run(["ip", *args], check=check, capture_output=True, text=True, timeout=30).stdout
 
 
 @contextmanager
@@ -105,7 +103,7 @@ def _namespace() -> Iterator[tuple[str, str, str] | None]:
         return
     tag = secrets.token_hex(3)
     ns, host_if, ns_if = f"blk-{tag}", f"blkh{tag}", f"blkn{tag}"
-    used = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True).stdout
+    used = _ip("-o", "-4", "addr")
     n = next(i for i in iter(lambda: 1 + secrets.randbelow(254), None) if f"10.231.{i}." not in used)
     host_ip, ns_ip = f"10.231.{n}.1", f"10.231.{n}.2"
     steps = [
@@ -119,18 +117,17 @@ def _namespace() -> Iterator[tuple[str, str, str] | None]:
         ("-n", ns, "link", "set", "lo", "up"),
     ]
     try:
+        made: tuple[str, str, str] | None = (ns, host_ip, ns_ip)
         try:
             for step in steps:
                 _ip(*step)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-            ns_made = None  # no CAP_NET_ADMIN (e.g. an unprivileged container): fall back to loopback
-        else:
-            ns_made = (ns, host_ip, ns_ip)
-        yield ns_made
+            made = None  # no CAP_NET_ADMIN (e.g. an unprivileged container): loopback instead
+        yield made
     finally:
         # Deleting the namespace destroys its veth end, and with it the host end, asynchronously.
-        subprocess.run(["ip", "link", "del", host_if], capture_output=True)
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        _ip("link", "del", host_if, check=False)
+        _ip("netns", "del", ns, check=False)
 
 
 def _wait_alive(ui: str, procs: list[subprocess.Popen[bytes]], logs: list[Path], timeout: float) -> None:
