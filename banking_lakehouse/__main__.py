@@ -1,10 +1,10 @@
-"""Small operational commands: python -m banking_lakehouse {stop-postgres|s3-server}"""
+"""Small operational commands: python -m banking_lakehouse {stop-postgres|s3-server|dagster-storage-url}"""
 
 import logging
 import sys
 import threading
 
-from banking_lakehouse import settings
+from banking_lakehouse import dagster_storage, settings
 from banking_lakehouse.resources.postgres import stop_embedded
 
 S3_PORT = 9000
@@ -31,7 +31,19 @@ def serve_s3() -> None:
         server.stop()
 
 
-COMMANDS = {"stop-postgres": lambda: print(stop_embedded(settings.embedded_pg_dir())), "s3-server": serve_s3}
+def print_dagster_storage_url() -> None:
+    """The URL dagster.postgres.yaml reads from DAGSTER_PG_URL (the Makefile exports it); a password is never printed."""
+    if settings.dagster_storage() != "postgres":
+        sys.exit("BANKING_DAGSTER_STORAGE is not 'postgres': Dagster keeps its storage in SQLite under DAGSTER_HOME")
+    url = dagster_storage.libpq_url()
+    if dagster_storage.holds_password(url):
+        sys.exit("BANKING_DAGSTER_PG_URL holds a password, which this command never prints: "
+                 "give it to libpq through PGPASSWORD or ~/.pgpass instead")
+    print(dagster_storage.sqlalchemy_url(url))
+
+
+COMMANDS = {"stop-postgres": lambda: print(stop_embedded(settings.embedded_pg_dir())), "s3-server": serve_s3,
+            "dagster-storage-url": print_dagster_storage_url}
 
 if __name__ == "__main__":
     settings.owner_only_files()

@@ -111,3 +111,15 @@ def source() -> str:
 def landing_encoding() -> str:
     """Encoding of the landing zone's files (UTF-8 unless the source system says otherwise, e.g. latin-1)."""
     return os.getenv("BANKING_LANDING_ENCODING", "utf-8")
+
+
+DAGSTER_STORAGES = ("sqlite", "postgres")
+
+
+def dagster_storage() -> str:
+    """Where a local Dagster instance keeps runs, events and schedules: `sqlite` under DAGSTER_HOME (default)
+    or `postgres` (BANKING_DAGSTER_STORAGE=postgres: `make dev` and `make demo` use dagster.postgres.yaml)."""
+    value = os.getenv("BANKING_DAGSTER_STORAGE", "sqlite").strip().lower()
+    if value not in DAGSTER_STORAGES:
+        raise ValueError(f"BANKING_DAGSTER_STORAGE={value!r}: choose one of {', '.join(DAGSTER_STORAGES)}")
+    return value
