@@ -8,8 +8,17 @@ ROWS   ?= 100000
 SEED   ?= 7
 PORT   ?= 3000
 export DAGSTER_HOME := $(CURDIR)/data/dagster_home
+# Dagster's runs, events and schedules: SQLite under DAGSTER_HOME, or PostgreSQL with BANKING_DAGSTER_STORAGE=postgres
+BANKING_DAGSTER_STORAGE ?= sqlite
+ifeq ($(filter $(BANKING_DAGSTER_STORAGE),sqlite postgres),)
+$(error BANKING_DAGSTER_STORAGE=$(BANKING_DAGSTER_STORAGE): choose sqlite or postgres)
+endif
+INSTANCE := instance/$(if $(filter postgres,$(BANKING_DAGSTER_STORAGE)),dagster.postgres.yaml,dagster.yaml)
+# instance/dagster.postgres.yaml reads DAGSTER_PG_URL (the embedded server's `dagster` database, or
+# BANKING_DAGSTER_PG_URL), set in the recipe's shell so the URL is never echoed; a failure stops the recipe
+STORAGE_ENV := $(if $(filter postgres,$(BANKING_DAGSTER_STORAGE)),DAGSTER_PG_URL="$$($(BIN)/python -m banking_lakehouse dagster-storage-url)" && export DAGSTER_PG_URL &&)
 
-.PHONY: setup demo dev test generate stop-postgres s3-server clean
+.PHONY: setup demo dev test generate stop-postgres s3-server clean FORCE
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,15 +28,15 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed  ## create .venv and install the project (Spark, Java and PostgreSQL come from pip)
 
-$(DAGSTER_HOME)/dagster.yaml: instance/dagster.yaml
+$(DAGSTER_HOME)/dagster.yaml: $(INSTANCE) FORCE  ## re-copied whenever BANKING_DAGSTER_STORAGE switches the file
 	mkdir -p $(DAGSTER_HOME)
-	cp instance/dagster.yaml $@
+	cmp -s $(INSTANCE) $@ || cp $(INSTANCE) $@
 
 demo: setup $(DAGSTER_HOME)/dagster.yaml  ## every asset for the DAYS days up to DATE (default yesterday) as one run, then a summary
-	$(BIN)/python -m banking_lakehouse.demo --date $(DATE) --days $(DAYS) --rows $(ROWS) --seed $(SEED)
+	$(STORAGE_ENV) $(BIN)/python -m banking_lakehouse.demo --date $(DATE) --days $(DAYS) --rows $(ROWS) --seed $(SEED)
 
 dev: setup $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:$(PORT) (PORT=3000)
-	PYTHONWARNINGS='ignore:Function `dev_command` is superseded' $(BIN)/dagster dev -h 127.0.0.1 -p $(PORT) -w workspace.yaml
+	$(STORAGE_ENV) PYTHONWARNINGS='ignore:Function `dev_command` is superseded' $(BIN)/dagster dev -h 127.0.0.1 -p $(PORT) -w workspace.yaml
 
 test: setup  ## the whole test suite (real Spark, real embedded PostgreSQL)
 	$(BIN)/python -m pytest

@@ -32,7 +32,7 @@ def serve_s3() -> None:
 
 
 def print_dagster_storage_url() -> None:
-    """The URL dagster.postgres.yaml reads from DAGSTER_PG_URL (the Makefile exports it); a password is never printed."""
+    """The URL instance/dagster.postgres.yaml reads from DAGSTER_PG_URL (the Makefile exports it); a password is never printed."""
     if settings.dagster_storage() != "postgres":
         sys.exit("BANKING_DAGSTER_STORAGE is not 'postgres': Dagster keeps its storage in SQLite under DAGSTER_HOME")
     url = dagster_storage.libpq_url()

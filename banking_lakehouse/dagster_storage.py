@@ -1,6 +1,6 @@
 """Dagster's own storage (runs, events, schedules) in PostgreSQL, opted into locally with
 BANKING_DAGSTER_STORAGE=postgres: a `dagster` database on the embedded server, unless BANKING_DAGSTER_PG_URL
-names another. dagster.postgres.yaml reads the URL from DAGSTER_PG_URL, which the Makefile exports from
+names another. instance/dagster.postgres.yaml reads the URL from DAGSTER_PG_URL, which the Makefile exports from
 `python -m banking_lakehouse dagster-storage-url`."""
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ DAGSTER_STORAGES = ("sqlite", "postgres")
 
 def dagster_storage() -> str:
     """Where a local Dagster instance keeps runs, events and schedules: `sqlite` under DAGSTER_HOME (default)
-    or `postgres` (BANKING_DAGSTER_STORAGE=postgres: `make dev` and `make demo` use dagster.postgres.yaml)."""
+    or `postgres` (BANKING_DAGSTER_STORAGE=postgres: `make dev` and `make demo` use instance/dagster.postgres.yaml)."""
     value = os.getenv("BANKING_DAGSTER_STORAGE", "sqlite").strip().lower()
     if value not in DAGSTER_STORAGES:
         raise ValueError(f"BANKING_DAGSTER_STORAGE={value!r}: choose one of {', '.join(DAGSTER_STORAGES)}")

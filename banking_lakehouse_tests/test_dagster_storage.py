@@ -74,15 +74,15 @@ def dagster_pg_url(postgres) -> str:
 def instance(tmp_path, dagster_pg_url, monkeypatch) -> DagsterInstance:
     """The instance `make dev` / `make demo` build with BANKING_DAGSTER_STORAGE=postgres: the repo's file, the URL
     from DAGSTER_PG_URL."""
-    shutil.copy(settings.PROJECT_DIR / "dagster.postgres.yaml", tmp_path / "dagster.yaml")
+    shutil.copy(settings.PROJECT_DIR / "instance" / "dagster.postgres.yaml", tmp_path / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_PG_URL", dagster_storage.sqlalchemy_url(dagster_pg_url))
     with DagsterInstance.from_config(str(tmp_path)) as instance:
         yield instance
 
 
 def test_the_postgres_instance_config_differs_from_the_local_one_only_in_storage():
-    local = yaml.safe_load((settings.PROJECT_DIR / "dagster.yaml").read_text())
-    postgres = yaml.safe_load((settings.PROJECT_DIR / "dagster.postgres.yaml").read_text())
+    local = yaml.safe_load((settings.PROJECT_DIR / "instance" / "dagster.yaml").read_text())
+    postgres = yaml.safe_load((settings.PROJECT_DIR / "instance" / "dagster.postgres.yaml").read_text())
     assert postgres.pop("storage") == {"postgres": {"postgres_url": {"env": "DAGSTER_PG_URL"}}}
     assert postgres == local
 
