@@ -19,15 +19,15 @@ from dagster import DagsterInstance, build_resources
 # The demo chooses generated deliveries explicitly; the code location's default source is the landing zone.
 os.environ.setdefault("BANKING_SOURCE", "synthetic")
 
-from banking_lakehouse import settings
 from banking_lakehouse.definitions import defs
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.postgres import PostgresResource
+from banking_lakehouse.sql import read_sql
 
 
 def _summary(date: str, lake: LakeResource, postgres: PostgresResource, seconds: float) -> str:
     params = {"batch_date": date}
-    totals = postgres.fetch((settings.SQL_DIR / "demo_summary.sql").read_text(), params)[0]
+    totals = postgres.fetch(read_sql("demo_summary.sql"), params)[0]
     names = ["fact_rows", "fact_amount_usd", "dim_customer_rows", "dim_account_rows", "dim_merchant_rows",
              "customer_summary_rows", "merchant_summary_rows", "fraud_rows"]
     pg = dict(zip(names, totals))
@@ -43,7 +43,7 @@ def _summary(date: str, lake: LakeResource, postgres: PostgresResource, seconds:
               f"aggregates: daily_customer_summary {pg['customer_summary_rows']:,}, "
               f"merchant_daily_summary {pg['merchant_summary_rows']:,}",
               f"fraud_transactions: {pg['fraud_rows']:,}", "", "quarantined rows by reason (quality.quarantine):"]
-    for entity, reason, count in postgres.fetch((settings.SQL_DIR / "quarantine_by_reason.sql").read_text(), params):
+    for entity, reason, count in postgres.fetch(read_sql("quarantine_by_reason.sql"), params):
         lines.append(f"  {entity:<14}{reason:<24}{count:>8,}")
     where = "the server named by BANKING_PG_DSN" if postgres.dsn else f"embedded server in {postgres.embedded_dir} (unix socket)"
     lines += ["", f"lake:       {lake.base_uri}", f"raw files:  {lake.raw_uri(date)}", f"postgres:   {where}"]

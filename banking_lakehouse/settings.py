@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-SQL_DIR = PROJECT_DIR / "sql"
 
 
 def owner_only_files() -> None:
@@ -18,8 +17,10 @@ def owner_only_files() -> None:
 
 
 def data_dir() -> Path:
-    """Root for everything the local mode writes: the lake, the embedded PostgreSQL, Dagster's home."""
-    return Path(os.getenv("BANKING_DATA_DIR", PROJECT_DIR / "data"))
+    """Root for everything the local mode writes: the lake, the embedded PostgreSQL, Dagster's home.
+    A clone keeps it beside the code; an installed wheel has no project directory, so ./data."""
+    default = PROJECT_DIR / "data" if (PROJECT_DIR / "pyproject.toml").is_file() else Path.cwd() / "data"
+    return Path(os.getenv("BANKING_DATA_DIR", default))
 
 
 def lake_uri() -> str:

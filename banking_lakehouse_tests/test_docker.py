@@ -91,8 +91,8 @@ def test_volumes_are_declared_and_used(compose):
 def test_dockerfile_installs_what_the_code_imports_and_the_matching_hadoop_aws():
     dockerfile = (DOCKER / "Dockerfile").read_text()
     assert "openjdk-17-jre-headless" in dockerfile
-    assert 'pip install --no-cache-dir -e . "dagster-postgres' in dockerfile  # dagster.yaml's storage
-    assert "COPY sql ./sql" in dockerfile and "BANKING_SPARK_S3A=1" in dockerfile
+    assert 'pip install --no-cache-dir . "dagster-postgres' in dockerfile  # dagster.yaml's storage
+    assert "COPY banking_lakehouse ./banking_lakehouse" in dockerfile and "BANKING_SPARK_S3A=1" in dockerfile
     bundled = next(Path(pyspark.__file__).parent.joinpath("jars").glob("hadoop-client-api-*.jar")).stem
     hadoop_aws = re.search(r"ARG HADOOP_AWS_VERSION=(\S+)", dockerfile).group(1)
     assert bundled == f"hadoop-client-api-{hadoop_aws}"

@@ -6,16 +6,17 @@ import subprocess
 import sys
 import textwrap
 import threading
+from pathlib import Path
 
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from banking_lakehouse import settings
+from banking_lakehouse.sql import read_sql, sql_files
 from banking_lakehouse_tests.test_pipeline import DAY, pipeline  # noqa: F401  (the loaded-warehouse fixture)
 
-ANALYTICS = sorted((settings.SQL_DIR / "analytics").glob("*.sql"))
+ANALYTICS = sql_files("analytics")
 
 
 @pytest.fixture(scope="module")
@@ -35,27 +36,27 @@ def _as(postgres, role: str, query: str):
 
 
 def test_there_are_six_analytics_queries():
-    assert [p.stem for p in ANALYTICS] == [
+    assert [Path(p).stem for p in ANALYTICS] == [
         "channel_performance", "cohort_analysis", "customer_segmentation_rfm",
         "fraud_analysis", "merchant_performance", "time_patterns",
     ]
 
 
-@pytest.mark.parametrize("path", ANALYTICS, ids=[p.stem for p in ANALYTICS])
+@pytest.mark.parametrize("path", ANALYTICS, ids=[Path(p).stem for p in ANALYTICS])
 def test_analytics_query_runs_as_analyst_and_returns_rows(loaded, postgres, path):
-    rows = _as(postgres, "analyst", path.read_text())
+    rows = _as(postgres, "analyst", read_sql(path))
     assert rows
 
 
 def test_analytics_results_are_plausible(loaded, postgres):
-    channels = postgres.fetch((settings.SQL_DIR / "analytics" / "channel_performance.sql").read_text())
+    channels = postgres.fetch(read_sql("analytics/channel_performance.sql"))
     assert {r[0] for r in channels} == {"online", "pos", "mobile", "atm", "branch"}
     assert sum(r[6] for r in channels) == pytest.approx(1, abs=0.001)
     total = postgres.fetch("SELECT count(*) FROM gold.fact_transactions")[0][0]
     assert sum(r[1] for r in channels) == total
-    rfm = postgres.fetch((settings.SQL_DIR / "analytics" / "customer_segmentation_rfm.sql").read_text())
+    rfm = postgres.fetch(read_sql("analytics/customer_segmentation_rfm.sql"))
     assert all(1 <= r[5] <= 5 and 1 <= r[6] <= 5 and 1 <= r[7] <= 5 for r in rfm)
-    fraud = postgres.fetch((settings.SQL_DIR / "analytics" / "fraud_analysis.sql").read_text())
+    fraud = postgres.fetch(read_sql("analytics/fraud_analysis.sql"))
     assert "large_amount" in {r[0] for r in fraud}
 
 

@@ -19,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from banking_lakehouse import settings
 from banking_lakehouse.resources.postgres import PostgresResource, _naive_utc
+from banking_lakehouse.sql import read_sql
 
 BATCH = dt.date(2030, 1, 31)
 
@@ -86,7 +86,7 @@ def main() -> None:
     postgres = PostgresResource(dsn=os.getenv("BANKING_PG_DSN") or None)
     postgres.ensure_schema()
     with postgres.connect() as conn:
-        conn.execute((settings.SQL_DIR / "bench_psql_table.sql").read_text())
+        conn.execute(read_sql("bench_psql_table.sql"))
     data = fact_batch(args.rows)
     postgres.ensure_fact_partitions(data.column("transaction_date"))
     columns = ", ".join(data.column_names)

@@ -4,18 +4,17 @@ partitions, index usage and the slowest statements — recorded as metadata so t
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from banking_lakehouse.assets import WAREHOUSE_ASSET
-from banking_lakehouse import settings
 from banking_lakehouse.assets.warehouse import LOADS
 from banking_lakehouse.resources.lake import markdown_table
 from banking_lakehouse.resources.postgres import PostgresResource
+from banking_lakehouse.sql import read_sql
 
-HEALTH_SQL = settings.SQL_DIR / "health"
 TOP = {"limit": 10}
 
 
 def _query(postgres: PostgresResource, name: str, params: dict | None = None) -> list[dict]:
     with postgres.connect() as conn:
-        cursor = conn.execute((HEALTH_SQL / f"{name}.sql").read_text(), params)
+        cursor = conn.execute(read_sql(f"health/{name}.sql"), params)
         columns = [c.name for c in cursor.description]
         return [dict(zip(columns, row)) for row in cursor.fetchall()]
 

@@ -26,7 +26,6 @@ from dagster import (
 )
 from pyspark.sql import SparkSession, functions as F
 
-from banking_lakehouse import settings
 from banking_lakehouse.checks.rules import (
     ANOMALY_MAD_SIGMAS,
     ANOMALY_MIN_HISTORY,
@@ -39,6 +38,7 @@ from banking_lakehouse.contracts import CONTRACTS, contract_rules, expected_type
 from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.lake import LakeResource, markdown_table
 from banking_lakehouse.resources.postgres import PostgresResource
+from banking_lakehouse.sql import read_sql
 
 EXAMPLE_ROWS = 5
 CONTRACT_KINDS = frozenset({"contract_schema", "completeness", "uniqueness", "validity"})
@@ -174,7 +174,7 @@ def _batch_freshness(asset: AssetKey, rule: Rule, inputs: CheckInputs) -> Outcom
 
 
 def _sql(name: str) -> str:
-    return (settings.SQL_DIR / "checks" / name).read_text()
+    return read_sql(f"checks/{name}")
 
 
 def _referential(asset: AssetKey, rule: Rule, inputs: CheckInputs) -> Outcome:

@@ -21,6 +21,7 @@ from psycopg import sql
 from pydantic import Field
 
 from banking_lakehouse import reference as ref, settings
+from banking_lakehouse.sql import read_sql
 
 COPY_CHUNK_ROWS = 200_000
 WAREHOUSE_SCRIPTS = ("warehouse.sql", "roles.sql")
@@ -107,7 +108,7 @@ class PostgresResource(ConfigurableResource):
         with self.connect() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('banking_lakehouse ddl'))")
             for script in WAREHOUSE_SCRIPTS:
-                conn.execute((settings.SQL_DIR / script).read_text())
+                conn.execute(read_sql(script))
             conn.cursor().executemany(
                 "INSERT INTO gold.dim_transaction_type VALUES (%s, %s, %s) ON CONFLICT (transaction_type_key) DO NOTHING",
                 ref.TRANSACTION_TYPE_ROWS,
