@@ -18,7 +18,7 @@ INSTANCE := instance/$(if $(filter postgres,$(BANKING_DAGSTER_STORAGE)),dagster.
 # BANKING_DAGSTER_PG_URL), set in the recipe's shell so the URL is never echoed; a failure stops the recipe
 STORAGE_ENV := $(if $(filter postgres,$(BANKING_DAGSTER_STORAGE)),DAGSTER_PG_URL="$$($(BIN)/python -m banking_lakehouse dagster-storage-url)" && export DAGSTER_PG_URL &&)
 
-.PHONY: setup demo dev test generate stop-postgres s3-server clean FORCE
+.PHONY: setup demo dev lint test generate stop-postgres s3-server clean FORCE
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,12 @@ demo: setup $(DAGSTER_HOME)/dagster.yaml  ## every asset for the DAYS days up to
 dev: setup $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:$(PORT) (PORT=3000)
 	$(STORAGE_ENV) PYTHONWARNINGS='ignore:Function `dev_command` is superseded' $(BIN)/dagster dev -h 127.0.0.1 -p $(PORT) -w workspace.yaml
 
-test: setup  ## the whole test suite (real Spark, real embedded PostgreSQL)
+lint: setup  ## ruff (lint incl. security rules, format check) and sqlfluff over the code and its SQL
+	$(BIN)/ruff check banking_lakehouse banking_lakehouse_tests benchmarks
+	$(BIN)/ruff format --check banking_lakehouse banking_lakehouse_tests benchmarks
+	$(BIN)/sqlfluff lint banking_lakehouse/sql
+
+test: lint  ## lint, then the whole test suite (real Spark, real embedded PostgreSQL, real clusters)
 	$(BIN)/python -m pytest
 
 generate: setup  ## only the generator: files for DATE into data/generated

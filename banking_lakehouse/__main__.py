@@ -20,11 +20,19 @@ def serve_s3() -> None:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=S3_PORT, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{S3_PORT}"
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="local",
-                 aws_secret_access_key="local").create_bucket(Bucket=S3_BUCKET)
-    print(f"S3 server on {endpoint} with bucket '{S3_BUCKET}' (data in memory; Ctrl-C stops it). In another shell:\n"
-          f"  export BANKING_LAKE_URI=s3://{S3_BUCKET}/banking BANKING_S3_ENDPOINT_URL={endpoint} "
-          "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local\n  make demo", flush=True)
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - the loopback moto server accepts any key
+    ).create_bucket(Bucket=S3_BUCKET)
+    print(
+        f"S3 server on {endpoint} with bucket '{S3_BUCKET}' (data in memory; Ctrl-C stops it). In another shell:\n"
+        f"  export BANKING_LAKE_URI=s3://{S3_BUCKET}/banking BANKING_S3_ENDPOINT_URL={endpoint} "
+        "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local\n  make demo",
+        flush=True,
+    )
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
@@ -37,13 +45,18 @@ def print_dagster_storage_url() -> None:
         sys.exit("BANKING_DAGSTER_STORAGE is not 'postgres': Dagster keeps its storage in SQLite under DAGSTER_HOME")
     url = dagster_storage.libpq_url()
     if dagster_storage.holds_password(url):
-        sys.exit("BANKING_DAGSTER_PG_URL holds a password, which this command never prints: "
-                 "give it to libpq through PGPASSWORD or ~/.pgpass instead")
+        sys.exit(
+            "BANKING_DAGSTER_PG_URL holds a password, which this command never prints: "
+            "give it to libpq through PGPASSWORD or ~/.pgpass instead"
+        )
     print(dagster_storage.sqlalchemy_url(url))
 
 
-COMMANDS = {"stop-postgres": lambda: print(stop_embedded(settings.embedded_pg_dir())), "s3-server": serve_s3,
-            "dagster-storage-url": print_dagster_storage_url}
+COMMANDS = {
+    "stop-postgres": lambda: print(stop_embedded(settings.embedded_pg_dir())),
+    "s3-server": serve_s3,
+    "dagster-storage-url": print_dagster_storage_url,
+}
 
 if __name__ == "__main__":
     settings.owner_only_files()

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import pyspark.sql.types as T
 from dagster import TableColumn, TableColumnConstraints, TableSchema
 from pandera.pyspark import DataFrameModel, Field
-from pyspark.sql import Column, functions as F
+from pyspark.sql import Column
+from pyspark.sql import functions as F
 
 from banking_lakehouse import reference as ref
 from banking_lakehouse.reference import EMAIL_PATTERN, PHONE_PATTERN

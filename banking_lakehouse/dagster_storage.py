@@ -26,7 +26,9 @@ def database_url(server_uri: str, database: str) -> str:
     if password := params.pop("password", ""):
         userinfo += ":" + quote(password, safe="")
     query = urlencode(params, quote_via=quote, safe="/")
-    return f"postgresql://{userinfo + '@' if userinfo else ''}/{quote(database, safe='')}" + (f"?{query}" if query else "")
+    return f"postgresql://{userinfo + '@' if userinfo else ''}/{quote(database, safe='')}" + (
+        f"?{query}" if query else ""
+    )
 
 
 def ensure_database(server_uri: str, database: str) -> None:

@@ -2,8 +2,11 @@
 
 from dagster import Definitions, in_process_executor, load_assets_from_modules
 
-from banking_lakehouse import quiet  # noqa: F401 - first: silences notices raised while assets are defined
-from banking_lakehouse import deployments, settings
+from banking_lakehouse import (
+    deployments,
+    quiet,  # noqa: F401 - first: silences notices raised while assets are defined
+    settings,
+)
 from banking_lakehouse.assets import aggregates, batches, fraud, gold, health, raw, silver, warehouse
 from banking_lakehouse.jobs import daily_pipeline_job
 from banking_lakehouse.schedules import daily_pipeline_schedule

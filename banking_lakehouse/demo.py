@@ -28,24 +28,44 @@ from banking_lakehouse.sql import read_sql
 def _summary(date: str, lake: LakeResource, postgres: PostgresResource, seconds: float) -> str:
     params = {"batch_date": date}
     totals = postgres.fetch(read_sql("demo_summary.sql"), params)[0]
-    names = ["fact_rows", "fact_amount_usd", "dim_customer_rows", "dim_account_rows", "dim_merchant_rows",
-             "customer_summary_rows", "merchant_summary_rows", "fraud_rows"]
-    pg = dict(zip(names, totals))
+    names = [
+        "fact_rows",
+        "fact_amount_usd",
+        "dim_customer_rows",
+        "dim_account_rows",
+        "dim_merchant_rows",
+        "customer_summary_rows",
+        "merchant_summary_rows",
+        "fraud_rows",
+    ]
+    pg = dict(zip(names, totals, strict=True))
     lines = [f"banking_lakehouse demo — batch {date} ({seconds:.1f} s)", "", "rows per layer (transactions):"]
     raw_rows = lake.raw_rows(date, "transactions")
-    for label, key in (("silver", ["silver", "transactions"]), ("quarantine", ["quarantine", "transactions"]),
-                       ("gold (lake)", ["gold", "fact_transactions"])):
+    for label, key in (
+        ("silver", ["silver", "transactions"]),
+        ("quarantine", ["quarantine", "transactions"]),
+        ("gold (lake)", ["gold", "fact_transactions"]),
+    ):
         lines.append(f"  {label:<22}{lake.partition_stats(key, date)['rows']:>10,}")
     lines.insert(3, f"  {'raw':<22}{raw_rows:>10,}")
     lines.append(f"  {'gold.fact_transactions':<22}{pg['fact_rows']:>10,}   Σ amount_usd {pg['fact_amount_usd']:,}")
-    lines += ["", "dimensions (PostgreSQL): "
-              f"customers {pg['dim_customer_rows']:,}, accounts {pg['dim_account_rows']:,}, merchants {pg['dim_merchant_rows']:,}",
-              f"aggregates: daily_customer_summary {pg['customer_summary_rows']:,}, "
-              f"merchant_daily_summary {pg['merchant_summary_rows']:,}",
-              f"fraud_transactions: {pg['fraud_rows']:,}", "", "quarantined rows by reason (quality.quarantine):"]
+    lines += [
+        "",
+        "dimensions (PostgreSQL): "
+        f"customers {pg['dim_customer_rows']:,}, accounts {pg['dim_account_rows']:,}, merchants {pg['dim_merchant_rows']:,}",
+        f"aggregates: daily_customer_summary {pg['customer_summary_rows']:,}, "
+        f"merchant_daily_summary {pg['merchant_summary_rows']:,}",
+        f"fraud_transactions: {pg['fraud_rows']:,}",
+        "",
+        "quarantined rows by reason (quality.quarantine):",
+    ]
     for entity, reason, count in postgres.fetch(read_sql("quarantine_by_reason.sql"), params):
         lines.append(f"  {entity:<14}{reason:<24}{count:>8,}")
-    where = "the server named by BANKING_PG_DSN" if postgres.dsn else f"embedded server in {postgres.embedded_dir} (unix socket)"
+    where = (
+        "the server named by BANKING_PG_DSN"
+        if postgres.dsn
+        else f"embedded server in {postgres.embedded_dir} (unix socket)"
+    )
     lines += ["", f"lake:       {lake.base_uri}", f"raw files:  {lake.raw_uri(date)}", f"postgres:   {where}"]
     return "\n".join(lines)
 
@@ -53,7 +73,9 @@ def _summary(date: str, lake: LakeResource, postgres: PostgresResource, seconds:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    parser.add_argument("--date", default=yesterday, type=dt.date.fromisoformat, help="the last day (default: yesterday)")
+    parser.add_argument(
+        "--date", default=yesterday, type=dt.date.fromisoformat, help="the last day (default: yesterday)"
+    )
     parser.add_argument("--days", type=int, default=1, help="how many days up to --date, as one run")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)

@@ -64,8 +64,7 @@ def _s3a_conf() -> dict[str, str]:
     """Spark's own S3 client: path-style for MinIO; credentials from the environment, never in conf."""
     conf = {
         "spark.hadoop.fs.s3a.path.style.access": "true",
-        "spark.hadoop.fs.s3a.aws.credentials.provider":
-            "software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider",
+        "spark.hadoop.fs.s3a.aws.credentials.provider": "software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider",
     }
     if settings.s3_endpoint_url():
         conf["spark.hadoop.fs.s3a.endpoint"] = settings.s3_endpoint_url()
@@ -127,12 +126,17 @@ def resources(name: str | None = None, **replaced: object) -> dict[str, object]:
             jvm_log=str(settings.data_dir() / "logs" / "spark-driver.log") if name == "local" else None,
         ),
         "lake": LakeResource(
-            base_uri=settings.lake_uri(), s3=_s3(), scratch_dir=str(settings.data_dir() / "scratch"),
+            base_uri=settings.lake_uri(),
+            s3=_s3(),
+            scratch_dir=str(settings.data_dir() / "scratch"),
             spark_s3a=settings.spark_has_s3a(),
         ),
-        "postgres": PostgresResource(dsn=EnvVar("BANKING_PG_DSN")) if settings.pg_dsn_configured() else PostgresResource(),
+        "postgres": PostgresResource(dsn=EnvVar("BANKING_PG_DSN"))
+        if settings.pg_dsn_configured()
+        else PostgresResource(),
         "pii": PiiKeyResource(key=EnvVar("BANKING_PII_KEY"), deployment=name)
-        if settings.pii_key_configured() else PiiKeyResource(deployment=name),
+        if settings.pii_key_configured()
+        else PiiKeyResource(deployment=name),
     }
     built |= replaced
     built["io_manager"] = LakeIOManager(lake=built["lake"], spark=built["spark"])

@@ -31,28 +31,54 @@ class Entity:
 
 
 CUSTOMERS = Entity(
-    "customers", "customers.csv",
-    ("customer_id", "first_name", "last_name", "email", "phone", "address", "city", "country", "segment",
-     "risk_rating", "join_date"),
+    "customers",
+    "customers.csv",
+    (
+        "customer_id",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "address",
+        "city",
+        "country",
+        "segment",
+        "risk_rating",
+        "join_date",
+    ),
     ("customer_id", "first_name", "last_name", "email"),
     "customer_id",
 )
 ACCOUNTS = Entity(
-    "accounts", "accounts.csv",
+    "accounts",
+    "accounts.csv",
     ("account_id", "customer_id", "account_type", "currency", "status", "opened_date"),
     ("account_id", "customer_id", "account_type", "currency"),
     "account_id",
 )
 MERCHANTS = Entity(
-    "merchants", "merchants.json",
+    "merchants",
+    "merchants.json",
     ("merchant_id", "name", "mcc", "category", "city", "country", "risk_level"),
     ("merchant_id", "name", "mcc"),
     "merchant_id",
 )
 TRANSACTIONS = Entity(
-    "transactions", "transactions.csv",
-    ("transaction_id", "account_id", "customer_id", "merchant_id", "transaction_ts", "amount", "currency",
-     "transaction_type", "channel", "status", "country"),
+    "transactions",
+    "transactions.csv",
+    (
+        "transaction_id",
+        "account_id",
+        "customer_id",
+        "merchant_id",
+        "transaction_ts",
+        "amount",
+        "currency",
+        "transaction_type",
+        "channel",
+        "status",
+        "country",
+    ),
     ("transaction_id", "account_id", "customer_id", "merchant_id", "amount", "transaction_ts"),
     "transaction_id",
 )

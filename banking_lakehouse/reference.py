@@ -71,7 +71,11 @@ CARD_PRESENT_CHANNELS: frozenset[str] = frozenset({"pos", "atm"})
 STATUSES: tuple[str, ...] = ("completed", "pending", "failed", "reversed")
 # Transaction type -> direction of the money for the account holder; the order fixes the warehouse keys.
 TRANSACTION_TYPE_DIRECTIONS: dict[str, str] = {
-    "purchase": "debit", "withdrawal": "debit", "transfer": "debit", "payment": "debit", "refund": "credit",
+    "purchase": "debit",
+    "withdrawal": "debit",
+    "transfer": "debit",
+    "payment": "debit",
+    "refund": "credit",
 }
 TRANSACTION_TYPES: tuple[str, ...] = tuple(TRANSACTION_TYPE_DIRECTIONS)
 TRANSACTION_TYPE_KEYS: dict[str, int] = {name: i + 1 for i, name in enumerate(TRANSACTION_TYPES)}

@@ -32,5 +32,6 @@ class WorkerCheckingRunLauncher(DefaultRunLauncher):
             alive = False
         if alive:
             return CheckRunHealthResult(WorkerStatus.RUNNING, run_worker_id=str(pid))
-        return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker process {pid} is gone (killed or crashed)",
-                                    run_worker_id=str(pid))
+        return CheckRunHealthResult(
+            WorkerStatus.FAILED, f"run worker process {pid} is gone (killed or crashed)", run_worker_id=str(pid)
+        )

@@ -3,13 +3,15 @@
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
 
 from banking_lakehouse import settings
-
 from banking_lakehouse.jobs import daily_pipeline_job
 from banking_lakehouse.resources.delivery import DeliverySource
 
 
-@sensor(job=daily_pipeline_job, minimum_interval_seconds=60,
-        default_status=DefaultSensorStatus.RUNNING if settings.automation_running() else DefaultSensorStatus.STOPPED)
+@sensor(
+    job=daily_pipeline_job,
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.RUNNING if settings.automation_running() else DefaultSensorStatus.STOPPED,
+)
 def landing_zone_sensor(context: SensorEvaluationContext, delivery: DeliverySource):
     """One run per complete drop; a re-delivered day (a newer `_SUCCESS`) runs again."""
     if delivery.source != "landing":

@@ -35,8 +35,10 @@ def spark_resource() -> SparkResource:
 
 def local_spark() -> SparkResource:
     """The local profile's Spark on two cores (the suite's data is small)."""
-    return SparkResource(spark_config=deployments.spark_config("local")
-                         | {"spark.master": "local[2]", "spark.sql.shuffle.partitions": "2"})
+    return SparkResource(
+        spark_config=deployments.spark_config("local")
+        | {"spark.master": "local[2]", "spark.sql.shuffle.partitions": "2"}
+    )
 
 
 @pytest.fixture(scope="session")
@@ -71,9 +73,14 @@ def postgres(run_dir) -> PostgresResource:
     server.cleanup()
 
 
-def make_resources(lake_uri: str, spark_resource: SparkResource, postgres: PostgresResource,
-                   s3: S3Resource | None = None, scratch: Path | None = None,
-                   delivery: DeliverySource | None = None) -> dict:
+def make_resources(
+    lake_uri: str,
+    spark_resource: SparkResource,
+    postgres: PostgresResource,
+    s3: S3Resource | None = None,
+    scratch: Path | None = None,
+    delivery: DeliverySource | None = None,
+) -> dict:
     """The code location's resources over a test lake; deliveries are synthetic unless a landing zone is given."""
     scratch = scratch or Path(lake_uri).parent / "scratch"
     return deployments.resources(
@@ -100,7 +107,9 @@ def s3_server() -> dict:
     env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"}
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     endpoint = f"http://127.0.0.1:{port}"
     for _ in range(200):
@@ -109,12 +118,21 @@ def s3_server() -> dict:
             break
         except OSError:
             time.sleep(0.1)
-    iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
-                       aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
+    iam = boto3.client(
+        "iam",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="bootstrap",
+        aws_secret_access_key="bootstrap",
+    )
     iam.create_user(UserName="lake")
-    iam.put_user_policy(UserName="lake", PolicyName="lake-s3", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
-    ))
+    iam.put_user_policy(
+        UserName="lake",
+        PolicyName="lake-s3",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+        ),
+    )
     key = iam.create_access_key(UserName="lake")["AccessKey"]
     credentials = {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
     S3Resource(endpoint_url=endpoint, region_name="us-east-1", **credentials).get_client().create_bucket(Bucket="lake")
@@ -133,7 +151,10 @@ def postgres_config(postgres: PostgresResource) -> str:
 
 
 LAKE_TABLES = [["silver", e] for e in ("customers", "accounts", "merchants", "transactions")] + [
-    ["quarantine", "transactions"], ["gold", "fact_transactions"], ["gold", "fraud_transactions"]]
+    ["quarantine", "transactions"],
+    ["gold", "fact_transactions"],
+    ["gold", "fraud_transactions"],
+]
 
 
 def lake_state(lake: LakeResource, date: str) -> dict:
@@ -150,4 +171,5 @@ def warehouse_state(postgres: PostgresResource, date: str) -> tuple:
         "          FROM quality.quarantine WHERE batch_date = %(d)s),"
         "       (SELECT count(*) || ':' || sum(total_amount_usd) FROM gold.daily_customer_summary WHERE batch_date = %(d)s),"
         "       (SELECT count(*) || ':' || sum(risk_score) FROM gold.fraud_transactions WHERE batch_date = %(d)s)",
-        {"d": date})[0]
+        {"d": date},
+    )[0]

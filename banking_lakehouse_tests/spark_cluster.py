@@ -201,6 +201,8 @@ def connect_server(timeout: float = 120) -> Iterator[str]:
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"Spark Connect not listening on {port} within {timeout:.0f}s\n{_tail(log)}")
+                    raise RuntimeError(
+                        f"Spark Connect not listening on {port} within {timeout:.0f}s\n{_tail(log)}"
+                    ) from None
                 time.sleep(0.5)
         yield f"sc://{LOOPBACK}:{port}"

@@ -15,17 +15,21 @@ NORMAL_ROWS, LOW_ROWS, SEED = 3_400, 1_020, 31
 
 def test_a_day_at_thirty_percent_volume_warns_and_normal_days_stay_green(spark, spark_resource, postgres, run_dir):
     job = build_definitions(make_resources(str(run_dir / "anomaly_lake"), spark_resource, postgres)).resolve_job_def(
-        "daily_pipeline_job")
+        "daily_pipeline_job"
+    )
     instance = DagsterInstance.ephemeral()
 
     def run(rows: int, **kwargs):
-        result = job.execute_in_process(instance=instance, run_config={
-            "ops": {"raw_delivery": {"config": {"rows": rows, "seed": SEED}}}}, **kwargs)
+        result = job.execute_in_process(
+            instance=instance, run_config={"ops": {"raw_delivery": {"config": {"rows": rows, "seed": SEED}}}}, **kwargs
+        )
         assert result.success  # WARN checks report, they never stop the run
         return {(c.check_name, c.partition): c for c in result.get_asset_check_evaluations()}
 
-    normal = run(NORMAL_ROWS, tags={"dagster/asset_partition_range_start": DAYS[0],
-                                    "dagster/asset_partition_range_end": DAYS[-2]})
+    normal = run(
+        NORMAL_ROWS,
+        tags={"dagster/asset_partition_range_start": DAYS[0], "dagster/asset_partition_range_end": DAYS[-2]},
+    )
     low = run(LOW_ROWS, partition_key=DAYS[-1])
 
     rows = normal[("row_count_anomaly", DAYS[ANOMALY_MIN_HISTORY - 1])]
@@ -33,7 +37,9 @@ def test_a_day_at_thirty_percent_volume_warns_and_normal_days_stay_green(spark, 
     assert rows.metadata["band"].value.startswith("insufficient history")
     steady = normal[("row_count_anomaly", DAYS[ANOMALY_MIN_HISTORY])]  # the first day with enough history
     assert steady.passed and steady.metadata["history_batches"].value == ANOMALY_MIN_HISTORY
-    assert all(normal[(name, DAYS[ANOMALY_MIN_HISTORY])].passed for name in ("quarantine_rate_anomaly", "amount_anomaly"))
+    assert all(
+        normal[(name, DAYS[ANOMALY_MIN_HISTORY])].passed for name in ("quarantine_rate_anomaly", "amount_anomaly")
+    )
 
     flagged = low[("row_count_anomaly", DAYS[-1])]
     assert not flagged.passed and flagged.severity.value == "WARN"

@@ -32,7 +32,9 @@ def _runner(lake_dir, spark_resource, postgres):
 
     def run(seed: int = SEED, partition_key: str | None = None, tags: dict | None = None):
         result = job.execute_in_process(
-            partition_key=partition_key, tags=tags, instance=instance,
+            partition_key=partition_key,
+            tags=tags,
+            instance=instance,
             run_config={"ops": {"raw_delivery": {"config": {"rows": ROWS, "seed": seed}}}},
         )
         assert result.success
@@ -58,9 +60,16 @@ def separate_warehouse(postgres):
 
 def _numbers(result) -> dict:
     """(kind, asset or check, partition) -> numeric metadata, timings left out."""
+
     def numeric(metadata):
-        return {k: v.value for k, v in metadata.items() if isinstance(v.value, (int, float))
-                and not isinstance(v.value, bool) and k not in PHYSICAL and not k.endswith("_seconds")}
+        return {
+            k: v.value
+            for k, v in metadata.items()
+            if isinstance(v.value, (int, float))
+            and not isinstance(v.value, bool)
+            and k not in PHYSICAL
+            and not k.endswith("_seconds")
+        }
 
     numbers = {}
     for event in result.get_asset_materialization_events():
@@ -69,12 +78,15 @@ def _numbers(result) -> dict:
             numbers[("asset", key, event.partition)] = numeric(event.materialization.metadata)
     for check in result.get_asset_check_evaluations():
         numbers[("check", f"{check.asset_key.to_user_string()}:{check.check_name}", check.partition)] = {
-            "passed": check.passed, **numeric(check.metadata)}
+            "passed": check.passed,
+            **numeric(check.metadata),
+        }
     return numbers
 
 
-def test_a_range_run_records_each_day_exactly_as_single_day_runs_do(backfill, spark_resource, separate_warehouse,
-                                                                     run_dir):
+def test_a_range_run_records_each_day_exactly_as_single_day_runs_do(
+    backfill, spark_resource, separate_warehouse, run_dir
+):
     run, _ = backfill
     ranged = _numbers(run(tags=RANGE))
     single_run, _ = _runner(run_dir / "single_day_lake", spark_resource, separate_warehouse)
@@ -87,9 +99,13 @@ def test_a_range_run_records_each_day_exactly_as_single_day_runs_do(backfill, sp
     assert differing == {}
     amounts = {ranged[("check", "warehouse/fact_transactions:amount_anomaly", d)]["value"] for d in DAYS}
     assert len(amounts) == 3  # each day its own Σ amount, not the range's total three times
-    for asset, check in (("silver/transactions", "raw_accounted_for"), ("warehouse/fact_transactions", "fact_matches_silver")):
+    for asset, check in (
+        ("silver/transactions", "raw_accounted_for"),
+        ("warehouse/fact_transactions", "fact_matches_silver"),
+    ):
         history = run.instance.event_log_storage.get_asset_check_execution_history(
-            AssetCheckKey(AssetKey(asset.split("/")), check), limit=50)
+            AssetCheckKey(AssetKey(asset.split("/")), check), limit=50
+        )
         # One resolved record per day of the range: no planned-but-never-evaluated ("Skipped") rows.
         assert sorted((r.partition, r.status.value) for r in history) == [(d, "SUCCEEDED") for d in DAYS]
 
@@ -120,7 +136,9 @@ def test_range_run_writes_each_day_and_a_rerun_replaces_only_its_day(backfill, p
     assert all(e.passed for e in result.get_asset_check_evaluations() if e.severity.value == "ERROR")
     before = {d: _state(postgres, lake, d) for d in DAYS}
     for d in DAYS:
-        assert before[d][0] == _expected_fact_rows(lake, d) == lake.partition_stats(["silver", "transactions"], d)["rows"]
+        assert (
+            before[d][0] == _expected_fact_rows(lake, d) == lake.partition_stats(["silver", "transactions"], d)["rows"]
+        )
     assert len({b[1] for b in before.values()}) == 3  # three different deliveries, not one day three times
 
     # A new delivery for the middle day, re-run alone: that day's lake version and rows are replaced,

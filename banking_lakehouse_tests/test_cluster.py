@@ -38,8 +38,13 @@ run_day(resources)
 
 
 def run_day(resources: dict) -> None:
-    result = materialize(ASSETS, partition_key=DAY, resources=resources, raise_on_error=False,
-                         run_config={"ops": {"raw_delivery": {"config": {"rows": ROWS, "seed": SEED}}}})
+    result = materialize(
+        ASSETS,
+        partition_key=DAY,
+        resources=resources,
+        raise_on_error=False,
+        run_config={"ops": {"raw_delivery": {"config": {"rows": ROWS, "seed": SEED}}}},
+    )
     assert result.success
 
 
@@ -55,7 +60,10 @@ def _run_on_cluster(env: dict[str, str], run_dir, name: str, postgres) -> tuple[
     lake_uri = str(run_dir / f"{name}_lake")
     done = subprocess.run(
         [sys.executable, "-c", CLUSTER_RUN, lake_uri, str(run_dir / f"{name}_scratch"), postgres_config(postgres)],
-        env={**os.environ, "BANKING_DEPLOYMENT": "cluster", **env}, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "BANKING_DEPLOYMENT": "cluster", **env},
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert done.returncode == 0, done.stderr[-4000:]
     return lake_state(LakeResource(base_uri=lake_uri), DAY), warehouse_state(postgres, DAY)
@@ -66,8 +74,11 @@ def test_a_day_on_a_standalone_cluster_with_a_worker_on_another_host_equals_loca
         assert cluster.isolated or os.geteuid() != 0  # as root the worker always gets its own namespace
         assert cluster.worker_host != cluster.driver_host or not cluster.isolated
         # Spark's own settings: where the master is, and the address executors call the driver back on.
-        env = {"BANKING_SPARK_MASTER": cluster.master_url, "SPARK_LOCAL_IP": cluster.driver_host,
-               "PYSPARK_PYTHON": sys.executable}
+        env = {
+            "BANKING_SPARK_MASTER": cluster.master_url,
+            "SPARK_LOCAL_IP": cluster.driver_host,
+            "PYSPARK_PYTHON": sys.executable,
+        }
         assert _run_on_cluster(env, run_dir, "standalone", postgres) == local_result
 
 

@@ -3,13 +3,12 @@
 import datetime as dt
 from decimal import Decimal
 
+import pyspark.sql.types as T
 import pytest
 from dagster import AssetKey
-from pyspark.sql import functions as F
-
-import pyspark.sql.types as T
 from pandera.pyspark import DataFrameModel, Field
 from pandera.pyspark import check as pa_check
+from pyspark.sql import functions as F
 
 from banking_lakehouse.checks.factory import CheckInputs, contract_outcomes
 from banking_lakehouse.contracts import CONTRACTS, SilverTransactions, contract_rules
@@ -17,11 +16,28 @@ from banking_lakehouse.resources.lake import LakeResource
 
 DAY = "2024-12-01"
 ROW = dict(
-    source_file="transactions.csv", source_line=2, batch_date=dt.date(2024, 12, 1), transaction_id="T1",
-    account_id="A1", customer_id="C1", merchant_id="M1", transaction_ts=dt.datetime(2024, 12, 1, 10),
-    transaction_date=dt.date(2024, 12, 1), amount=Decimal("12.50"), currency="USD", amount_usd=Decimal("12.50"),
-    transaction_type="purchase", channel="pos", status="completed", country="US", is_card_present=True,
-    is_outlier=False, is_late_arrival=False, is_orphan_customer=False, is_orphan_account=False, is_orphan_merchant=False,
+    source_file="transactions.csv",
+    source_line=2,
+    batch_date=dt.date(2024, 12, 1),
+    transaction_id="T1",
+    account_id="A1",
+    customer_id="C1",
+    merchant_id="M1",
+    transaction_ts=dt.datetime(2024, 12, 1, 10),
+    transaction_date=dt.date(2024, 12, 1),
+    amount=Decimal("12.50"),
+    currency="USD",
+    amount_usd=Decimal("12.50"),
+    transaction_type="purchase",
+    channel="pos",
+    status="completed",
+    country="US",
+    is_card_present=True,
+    is_outlier=False,
+    is_late_arrival=False,
+    is_orphan_customer=False,
+    is_orphan_account=False,
+    is_orphan_merchant=False,
 )
 
 
@@ -50,7 +66,13 @@ def test_contract_rules_count_exactly_the_broken_rows(spark, tmp_path):
         {**ROW, "transaction_id": "T2", "source_line": 3, "channel": "ONLINE"},  # invalid value
         {**ROW, "transaction_id": "T2", "source_line": 4},  # duplicate id
         {**ROW, "transaction_id": "T3", "source_line": 5, "amount": None},  # incomplete
-        {**ROW, "transaction_id": "T4", "source_line": 6, "amount_usd": Decimal("0.00"), "country": "XX"},  # 1 row, 2 rules
+        {
+            **ROW,
+            "transaction_id": "T4",
+            "source_line": 6,
+            "amount_usd": Decimal("0.00"),
+            "country": "XX",
+        },  # 1 row, 2 rules
     ]
     lake = LakeResource(base_uri=str(tmp_path))
     lake.publish(_frame(spark, rows), ["silver", "transactions"], [DAY])
@@ -68,7 +90,9 @@ def test_schema_drift_is_reported(spark, tmp_path):
     lake = LakeResource(base_uri=str(tmp_path))
     drifted = _frame(spark, [ROW]).withColumn("amount", F.col("amount").cast("double")).drop("status")
     lake.publish(drifted, ["silver", "transactions"], [DAY])
-    failed, metadata = contract_outcomes(AssetKey(["silver", "transactions"]), CheckInputs([DAY], lake, spark))[DAY]["contract_schema"]
+    failed, metadata = contract_outcomes(AssetKey(["silver", "transactions"]), CheckInputs([DAY], lake, spark))[DAY][
+        "contract_schema"
+    ]
     assert failed == 2
     assert "double" in metadata["examples"].value and "status" in metadata["examples"].value
 
@@ -84,10 +108,19 @@ def test_column_schema_metadata_comes_from_the_contract(entity):
 class _Probe(DataFrameModel):
     """One column under every kind of built-in pandera check the asset checks count."""
 
-    code: T.StringType() = Field(nullable=True, isin=["ab", "abc", "xbz"], notin=["xbz"], str_startswith="a",
-                                 str_endswith="c", str_contains="b", str_matches=r"^a", str_length={"exact_value": 3})
-    score: T.IntegerType() = Field(nullable=True, in_range={"min_value": 1, "max_value": 9, "include_max": False},
-                                   ne=5, gt=0, ge=1, lt=9, le=8)
+    code: T.StringType() = Field(
+        nullable=True,
+        isin=["ab", "abc", "xbz"],
+        notin=["xbz"],
+        str_startswith="a",
+        str_endswith="c",
+        str_contains="b",
+        str_matches=r"^a",
+        str_length={"exact_value": 3},
+    )
+    score: T.IntegerType() = Field(
+        nullable=True, in_range={"min_value": 1, "max_value": 9, "include_max": False}, ne=5, gt=0, ge=1, lt=9, le=8
+    )
 
 
 def test_every_built_in_check_kind_is_counted_exactly(spark):
@@ -96,10 +129,19 @@ def test_every_built_in_check_kind_is_counted_exactly(spark):
     _, _, validity = contract_rules(_Probe)
     failing = {f"{r.column}:{r.check}": df.where(r.failing()).count() for r in validity}
     assert failing == {
-        "code:isin": 0, "code:notin": 1, "code:str_startswith": 1, "code:str_endswith": 2, "code:str_contains": 0,
-        "code:str_matches": 1, "code:str_length": 1,
-        "score:in_range": 1, "score:not_equal_to": 1, "score:greater_than": 0, "score:greater_than_or_equal_to": 0,
-        "score:less_than": 1, "score:less_than_or_equal_to": 1,
+        "code:isin": 0,
+        "code:notin": 1,
+        "code:str_startswith": 1,
+        "code:str_endswith": 2,
+        "code:str_contains": 0,
+        "code:str_matches": 1,
+        "code:str_length": 1,
+        "score:in_range": 1,
+        "score:not_equal_to": 1,
+        "score:greater_than": 0,
+        "score:greater_than_or_equal_to": 0,
+        "score:less_than": 1,
+        "score:less_than_or_equal_to": 1,
     }
 
 

@@ -135,8 +135,14 @@ def test_the_cli_creates_the_dagster_database_on_the_embedded_server_and_prints_
     env = {**os.environ, "BANKING_DATA_DIR": str(run_dir), "BANKING_DAGSTER_STORAGE": "postgres"}
     env.pop("BANKING_DAGSTER_PG_URL", None)
     try:
-        printed = subprocess.run([sys.executable, "-m", "banking_lakehouse", "dagster-storage-url"], env=env,
-                                 cwd=settings.PROJECT_DIR, check=True, capture_output=True, text=True).stdout
+        printed = subprocess.run(
+            [sys.executable, "-m", "banking_lakehouse", "dagster-storage-url"],
+            env=env,
+            cwd=settings.PROJECT_DIR,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         socket_dir = conninfo_to_dict(postgres.uri())["host"]
         assert printed == f"postgresql+psycopg2://postgres@/dagster?host={socket_dir}\n"
         with psycopg.connect(dagster_storage.database_url(postgres.uri(), "dagster")) as conn:
@@ -150,7 +156,11 @@ def test_database_url_keeps_the_server_and_swaps_the_database():
     assert socket == "postgresql://postgres@/dagster?host=/tmp/a%20b"
     remote = dagster_storage.database_url("postgresql://bob:p%40ss@db.example:6543/wh?sslmode=require", "dagster")
     assert conninfo_to_dict(remote) == {
-        "user": "bob", "password": "p@ss", "dbname": "dagster", "host": "db.example", "port": "6543",
+        "user": "bob",
+        "password": "p@ss",
+        "dbname": "dagster",
+        "host": "db.example",
+        "port": "6543",
         "sslmode": "require",
     }
 

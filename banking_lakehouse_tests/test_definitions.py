@@ -6,8 +6,12 @@ from dagster import DagsterInstance, build_schedule_context
 
 from banking_lakehouse.definitions import defs
 
-KINDS_BY_LAYER = {"raw": {"csv", "json"}, "silver": {"spark", "parquet"}, "gold": {"spark", "parquet"},
-                  "warehouse": {"postgres"}}
+KINDS_BY_LAYER = {
+    "raw": {"csv", "json"},
+    "silver": {"spark", "parquet"},
+    "gold": {"spark", "parquet"},
+    "warehouse": {"postgres"},
+}
 
 
 def test_every_asset_has_description_owner_group_layer_and_kinds():

@@ -15,8 +15,16 @@ from banking_lakehouse.resources.lake import LakeIOManager, LakeResource
 
 @pytest.fixture
 def clean_env(monkeypatch, tmp_path):
-    for name in ("BANKING_SPARK_MASTER", "BANKING_SPARK_REMOTE", "BANKING_SPARK_CONF", "BANKING_SPARK_S3A",
-                 "BANKING_LAKE_URI", "BANKING_PG_DSN", "BANKING_PII_KEY", "BANKING_DEPLOYMENT"):
+    for name in (
+        "BANKING_SPARK_MASTER",
+        "BANKING_SPARK_REMOTE",
+        "BANKING_SPARK_CONF",
+        "BANKING_SPARK_S3A",
+        "BANKING_LAKE_URI",
+        "BANKING_PG_DSN",
+        "BANKING_PII_KEY",
+        "BANKING_DEPLOYMENT",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("BANKING_DATA_DIR", str(tmp_path))
     return monkeypatch
@@ -29,24 +37,32 @@ def test_the_local_profile_keeps_spark_on_loopback_and_its_jvm_output_in_a_log(c
     assert spark.jvm_log == str(tmp_path / "logs" / "spark-driver.log")
 
 
-@pytest.mark.parametrize("setting, value, expected", [
-    ("BANKING_SPARK_MASTER", "spark://10.20.0.1:7077", {"spark.master": "spark://10.20.0.1:7077"}),
-    ("BANKING_SPARK_REMOTE", "sc://10.20.0.1:15002", {"spark.remote": "sc://10.20.0.1:15002"}),
-])
+@pytest.mark.parametrize(
+    "setting, value, expected",
+    [
+        ("BANKING_SPARK_MASTER", "spark://10.20.0.1:7077", {"spark.master": "spark://10.20.0.1:7077"}),
+        ("BANKING_SPARK_REMOTE", "sc://10.20.0.1:15002", {"spark.remote": "sc://10.20.0.1:15002"}),
+    ],
+)
 def test_the_cluster_profile_forces_no_address_and_no_local_master(clean_env, setting, value, expected):
     clean_env.setenv(setting, value)
     clean_env.setenv("BANKING_DEPLOYMENT", "cluster")
     spark = deployments.resources()["spark"]
     conf = spark.spark_config
     assert {k: conf[k] for k in expected} == expected
-    assert not {"spark.driver.host", "spark.driver.bindAddress", "spark.master" if "spark.remote" in conf else ""} & set(conf)
+    assert not {
+        "spark.driver.host",
+        "spark.driver.bindAddress",
+        "spark.master" if "spark.remote" in conf else "",
+    } & set(conf)
     assert "127.0.0.1" not in " ".join(conf.values()) and spark.jvm_log is None
     assert conf["spark.sql.session.timeZone"] == "UTC"  # what results depend on holds everywhere
 
 
 def test_banking_spark_conf_is_applied_last_with_shell_quoting(clean_env):
-    clean_env.setenv("BANKING_SPARK_CONF",
-                     'spark.driver.host=10.9.8.7 "spark.driver.extraJavaOptions=-Da=1 -Db=2" spark.master=yarn')
+    clean_env.setenv(
+        "BANKING_SPARK_CONF", 'spark.driver.host=10.9.8.7 "spark.driver.extraJavaOptions=-Da=1 -Db=2" spark.master=yarn'
+    )
     conf = deployments.spark_config("local")
     assert conf["spark.driver.host"] == "10.9.8.7" and conf["spark.master"] == "yarn"
     assert conf["spark.driver.extraJavaOptions"] == "-Da=1 -Db=2"
@@ -74,14 +90,21 @@ def test_a_replaced_lake_is_the_one_the_io_manager_writes(clean_env, tmp_path):
 
 def test_a_cluster_driver_binds_where_spark_says_not_where_pandera_left_it(tmp_path):
     """pandera sets SPARK_LOCAL_IP=127.0.0.1 on import; the driver's JVM must not inherit it."""
-    probe = ("import os, banking_lakehouse.definitions\n"
-             "assert os.environ['SPARK_LOCAL_IP'] == '127.0.0.1'  # pandera's doing\n"
-             "from banking_lakehouse.resources.spark import restore_spark_local_ip\n"
-             "restore_spark_local_ip()\n"
-             "print(os.environ.get('SPARK_LOCAL_IP'))")
+    probe = (
+        "import os, banking_lakehouse.definitions\n"
+        "assert os.environ['SPARK_LOCAL_IP'] == '127.0.0.1'  # pandera's doing\n"
+        "from banking_lakehouse.resources.spark import restore_spark_local_ip\n"
+        "restore_spark_local_ip()\n"
+        "print(os.environ.get('SPARK_LOCAL_IP'))"
+    )
     env = {k: v for k, v in os.environ.items() if k != "SPARK_LOCAL_IP"} | {"BANKING_DATA_DIR": str(tmp_path)}
     unset = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
     assert unset.stdout.strip() == "None", unset.stderr
-    chosen = subprocess.run([sys.executable, "-c", probe.replace("assert", "# ")], capture_output=True, text=True,
-                            env=env | {"SPARK_LOCAL_IP": "10.1.2.3"}, timeout=120)
+    chosen = subprocess.run(
+        [sys.executable, "-c", probe.replace("assert", "# ")],
+        capture_output=True,
+        text=True,
+        env=env | {"SPARK_LOCAL_IP": "10.1.2.3"},
+        timeout=120,
+    )
     assert chosen.stdout.strip() == "10.1.2.3", chosen.stderr

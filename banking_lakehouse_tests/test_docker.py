@@ -14,9 +14,18 @@ DOCKER = settings.PROJECT_DIR / "docker"
 SERVICES = {"minio", "minio-init", "postgres", "dagster-code", "dagster-webserver", "dagster-daemon"}
 DAGSTER_SERVICES = {"dagster-code", "dagster-webserver", "dagster-daemon"}
 # What the code location reads to run on MinIO and the compose PostgreSQL instead of its local defaults.
-CODE_ENV = {"BANKING_LAKE_URI", "BANKING_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-            "BANKING_PG_DSN", "BANKING_PII_KEY", "BANKING_LANDING_DIR", "BANKING_SOURCE",
-            "BANKING_AUTOMATION", "BANKING_DEPLOYMENT"}
+CODE_ENV = {
+    "BANKING_LAKE_URI",
+    "BANKING_S3_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "BANKING_PG_DSN",
+    "BANKING_PII_KEY",
+    "BANKING_LANDING_DIR",
+    "BANKING_SOURCE",
+    "BANKING_AUTOMATION",
+    "BANKING_DEPLOYMENT",
+}
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,35 @@ SCHEMA = (
 )
 
 
-def tx(tid, minute, amount, account=1, merchant=10, customer=100, *, high_risk=False, card=False, country="US",
-       outlier=False):
+def tx(
+    tid,
+    minute,
+    amount,
+    account=1,
+    merchant=10,
+    customer=100,
+    *,
+    high_risk=False,
+    card=False,
+    country="US",
+    outlier=False,
+):
     ts = dt.datetime(2024, 12, 2, 0, 0) + dt.timedelta(minutes=minute)
-    return (tid, hash(tid) % 10**9, ts, DAY, customer, account, merchant, Decimal(str(amount)), outlier, high_risk,
-            card, country, DAY)
+    return (
+        tid,
+        hash(tid) % 10**9,
+        ts,
+        DAY,
+        customer,
+        account,
+        merchant,
+        Decimal(str(amount)),
+        outlier,
+        high_risk,
+        card,
+        country,
+        DAY,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +64,8 @@ def fired(spark):
     ]
     batch = spark.createDataFrame(rows, SCHEMA)
     history = spark.createDataFrame(
-        [(800, 8, Decimal("40.00") + i) for i in range(10)], "customer_key bigint, account_key bigint, amount_usd decimal(18,2)"
+        [(800, 8, Decimal("40.00") + i) for i in range(10)],
+        "customer_key bigint, account_key bigint, amount_usd decimal(18,2)",
     )
     customers = spark.createDataFrame([(600, "US", DAY)], "customer_key bigint, country string, batch_date date")
     return {r.transaction_id: set(r.rules.split(",")) for r in detect_fraud(batch, history, customers).collect()}

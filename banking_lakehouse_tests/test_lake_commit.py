@@ -27,7 +27,9 @@ DAY, OTHER = "2024-12-02", "2024-12-03"
 
 def _batch(spark, rows: int, *days: str):
     df = spark.range(rows)
-    day = F.element_at(F.array(*[F.lit(dt.date.fromisoformat(d)) for d in days]), (F.col("id") % len(days) + 1).cast("int"))
+    day = F.element_at(
+        F.array(*[F.lit(dt.date.fromisoformat(d)) for d in days]), (F.col("id") % len(days) + 1).cast("int")
+    )
     return df.withColumn("batch_date", day)
 
 
@@ -37,8 +39,10 @@ def _rows(lake: LakeResource, key, day) -> int:
 
 def test_rows_outside_the_runs_partitions_are_refused_and_nothing_is_published(spark, tmp_path):
     lake = LakeResource(base_uri=str(tmp_path / "lake"))
-    with pytest.raises(LakeWriteError, match=f"asset silver/probe: output holds rows of batch_date {OTHER}, "
-                                             f"outside the run's partitions {DAY}"):
+    with pytest.raises(
+        LakeWriteError,
+        match=f"asset silver/probe: output holds rows of batch_date {OTHER}, outside the run's partitions {DAY}",
+    ):
         lake.publish(_batch(spark, 10, DAY, OTHER), KEY, [DAY])
     assert lake.list_partitions(KEY) == []
     assert list((tmp_path / "lake" / STAGING).iterdir()) == []
@@ -51,8 +55,12 @@ def test_the_io_manager_raises_naming_the_asset_and_the_keys(spark, spark_resour
     def probe(context: AssetExecutionContext):
         return _batch(spark, 10, context.partition_key, "2024-12-09")
 
-    result = materialize([probe], partition_key=DAY, raise_on_error=False,
-                         resources={"io_manager": LakeIOManager(lake=lake, spark=spark_resource)})
+    result = materialize(
+        [probe],
+        partition_key=DAY,
+        raise_on_error=False,
+        resources={"io_manager": LakeIOManager(lake=lake, spark=spark_resource)},
+    )
     assert not result.success
     error = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE").event_specific_data.error
     assert "asset silver/probe: output holds rows of batch_date 2024-12-09" in error.to_string()
@@ -63,9 +71,12 @@ def test_table_directories_hold_only_committed_parquet_and_the_manifest(spark, t
     lake = LakeResource(base_uri=str(tmp_path / "lake"))
     lake.publish(_batch(spark, 50, DAY, OTHER), KEY, [DAY, OTHER])
     lake.publish(_batch(spark, 20, DAY), KEY, [DAY])
-    files = sorted(p.relative_to(tmp_path / "lake" / "silver" / "probe").parent.name
-                   + ("/manifest" if p.name == COMMIT_FILE else "/parquet")
-                   for p in (tmp_path / "lake" / "silver" / "probe").rglob("*") if p.is_file())
+    files = sorted(
+        p.relative_to(tmp_path / "lake" / "silver" / "probe").parent.name
+        + ("/manifest" if p.name == COMMIT_FILE else "/parquet")
+        for p in (tmp_path / "lake" / "silver" / "probe").rglob("*")
+        if p.is_file()
+    )
     assert all(f.endswith(("/parquet", "/manifest")) for f in files)
     assert pq.read_table(str(tmp_path / "lake" / "silver" / "probe" / f"date={DAY}")).num_rows == 20
     assert list((tmp_path / "lake" / STAGING).iterdir()) == []
@@ -77,15 +88,18 @@ def _dead_pid() -> int:
     return process.pid
 
 
-def _crashed_commit(lake: LakeResource, tmp_path, rows: int, *, journaled: bool, live_retired: bool,
-                    owner_pid: int) -> Path:
+def _crashed_commit(
+    lake: LakeResource, tmp_path, rows: int, *, journaled: bool, live_retired: bool, owner_pid: int
+) -> Path:
     """The staging area a process leaves when it dies mid-commit of a new version of KEY/DAY."""
     area = Path(lake.storage.path(STAGING, "crashed"))
     staged = area / f"date={DAY}"
     staged.mkdir(parents=True)
     (area / "_owner.json").write_text(json.dumps({"pid": owner_pid, "host": socket.gethostname()}))
     pq.write_table(pa.table({"id": list(range(rows))}), staged / "part-new.parquet")
-    (staged / COMMIT_FILE).write_text(json.dumps({"version": "crashed", "files": ["part-new.parquet"], "rows": rows, "bytes": 1}))
+    (staged / COMMIT_FILE).write_text(
+        json.dumps({"version": "crashed", "files": ["part-new.parquet"], "rows": rows, "bytes": 1})
+    )
     live = Path(lake.partition_path(KEY, DAY))
     journal = {"live": str(live), "staged": str(staged), "retired": str(area / "retired-x")}
     if journaled:
@@ -95,16 +109,22 @@ def _crashed_commit(lake: LakeResource, tmp_path, rows: int, *, journaled: bool,
     return area
 
 
-@pytest.mark.parametrize("journaled, live_retired, rows_after", [
-    (False, False, 7),   # killed while staging: the commit never began, the old version stays
-    (True, False, 3),    # killed right after journaling: completed
-    (True, True, 3),     # killed between the two renames (the partition briefly missing): completed
-])
-def test_an_interrupted_commit_is_completed_or_undone_at_the_next_access(spark, tmp_path, journaled, live_retired, rows_after):
+@pytest.mark.parametrize(
+    "journaled, live_retired, rows_after",
+    [
+        (False, False, 7),  # killed while staging: the commit never began, the old version stays
+        (True, False, 3),  # killed right after journaling: completed
+        (True, True, 3),  # killed between the two renames (the partition briefly missing): completed
+    ],
+)
+def test_an_interrupted_commit_is_completed_or_undone_at_the_next_access(
+    spark, tmp_path, journaled, live_retired, rows_after
+):
     root = str(tmp_path / "lake")
     LakeResource(base_uri=root).publish(_batch(spark, 7, DAY), KEY, [DAY])
-    area = _crashed_commit(LakeResource(base_uri=root), tmp_path, 3, journaled=journaled, live_retired=live_retired,
-                           owner_pid=_dead_pid())
+    area = _crashed_commit(
+        LakeResource(base_uri=root), tmp_path, 3, journaled=journaled, live_retired=live_retired, owner_pid=_dead_pid()
+    )
     reopened = LakeResource(base_uri=root)  # a new process's first access
     assert _rows(reopened, KEY, DAY) == rows_after
     assert not area.exists()
@@ -113,8 +133,9 @@ def test_an_interrupted_commit_is_completed_or_undone_at_the_next_access(spark, 
 def test_a_staging_area_of_a_live_process_is_left_alone(spark, tmp_path):
     root = str(tmp_path / "lake")
     LakeResource(base_uri=root).publish(_batch(spark, 7, DAY), KEY, [DAY])
-    area = _crashed_commit(LakeResource(base_uri=root), tmp_path, 3, journaled=True, live_retired=False,
-                           owner_pid=os.getpid())
+    area = _crashed_commit(
+        LakeResource(base_uri=root), tmp_path, 3, journaled=True, live_retired=False, owner_pid=os.getpid()
+    )
     assert _rows(LakeResource(base_uri=root), KEY, DAY) == 7
     assert area.exists()
 
@@ -130,9 +151,13 @@ ROWS, SEED, KILL_DAY = 3_000, 5, "2024-10-15"
 
 
 def run_day(lake_uri: str, spark_resource, postgres):
-    result = materialize(ASSETS, partition_key=KILL_DAY, resources=make_resources(lake_uri, spark_resource, postgres),
-                         run_config={"ops": {"raw_delivery": {"config": {"rows": ROWS, "seed": SEED}}}},
-                         raise_on_error=False)
+    result = materialize(
+        ASSETS,
+        partition_key=KILL_DAY,
+        resources=make_resources(lake_uri, spark_resource, postgres),
+        run_config={"ops": {"raw_delivery": {"config": {"rows": ROWS, "seed": SEED}}}},
+        raise_on_error=False,
+    )
     assert result.success
     return result
 
@@ -140,18 +165,29 @@ def run_day(lake_uri: str, spark_resource, postgres):
 def _spark_writing(staging: Path) -> bool:
     """A staging area holds Spark's output in progress (the raw zone stages `raw-<date>` only)."""
     try:
-        return any(p.name == "_temporary" or p.name.startswith("date=") for area in staging.iterdir() for p in area.iterdir())
+        return any(
+            p.name == "_temporary" or p.name.startswith("date=") for area in staging.iterdir() for p in area.iterdir()
+        )
     except FileNotFoundError:  # an area removed while we looked
         return False
 
 
-def test_a_run_killed_during_a_silver_write_reruns_to_the_same_lake_and_warehouse(spark, spark_resource, postgres, run_dir):
+def test_a_run_killed_during_a_silver_write_reruns_to_the_same_lake_and_warehouse(
+    spark, spark_resource, postgres, run_dir
+):
     clean_uri, killed_uri = str(run_dir / "clean_lake"), str(run_dir / "killed_lake")
     run_day(clean_uri, spark_resource, postgres)
-    clean_lake, clean_warehouse = lake_state(LakeResource(base_uri=clean_uri), KILL_DAY), warehouse_state(postgres, KILL_DAY)
+    clean_lake, clean_warehouse = (
+        lake_state(LakeResource(base_uri=clean_uri), KILL_DAY),
+        warehouse_state(postgres, KILL_DAY),
+    )
 
-    worker = subprocess.Popen([sys.executable, "-c", KILLED_RUN, killed_uri, postgres_config(postgres)],
-                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, killed_uri, postgres_config(postgres)],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     staging = Path(killed_uri) / STAGING
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and worker.poll() is None and not _spark_writing(staging):

@@ -19,26 +19,62 @@ import duckdb
 import pytest
 from dagster import DagsterInstance, materialize
 
-from banking_lakehouse.resources.delivery import SUCCESS_MARKER, DeliverySource
 from banking_lakehouse.entities import TRANSACTIONS
+from banking_lakehouse.resources.delivery import SUCCESS_MARKER, DeliverySource
 from banking_lakehouse_tests.conftest import make_resources
 from banking_lakehouse_tests.test_pipeline import ASSETS
 
 DAY, REFUSED_DAY = "2024-11-05", "2024-11-06"
 GOOD_CUSTOMERS = 120  # enough ordinary rows that the hostile ones stay under the 5 % blocking rate
-CUSTOMER_HEADER = ["join_date", "customer_id", "first_name", "last_name", "email", "phone", "address", "city",
-                   "country", "segment", "risk_rating", "loyalty_tier"]  # another order, one unknown column
+CUSTOMER_HEADER = [
+    "join_date",
+    "customer_id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "address",
+    "city",
+    "country",
+    "segment",
+    "risk_rating",
+    "loyalty_tier",
+]  # another order, one unknown column
 
 
 def customer(cid: str, first="Ann", last="Lee", address="1 Main St", city="Austin") -> str:
-    return ",".join(["2020-01-01", cid, first, last, f"{cid.lower()}@mail.com", "+1 555-111-2222", address, city,
-                     "US", "retail", "low", "gold"])
+    return ",".join(
+        [
+            "2020-01-01",
+            cid,
+            first,
+            last,
+            f"{cid.lower()}@mail.com",
+            "+1 555-111-2222",
+            address,
+            city,
+            "US",
+            "retail",
+            "low",
+            "gold",
+        ]
+    )
 
 
 def transaction(tid: str, amount="12.50", currency="USD", customer_id="C100", account_id="A100") -> str:
-    fields = {"transaction_id": tid, "account_id": account_id, "customer_id": customer_id, "merchant_id": "M1",
-              "transaction_ts": f"{DAY}T10:00:00Z", "amount": amount, "currency": currency,
-              "transaction_type": "purchase", "channel": "pos", "status": "completed", "country": "US"}
+    fields = {
+        "transaction_id": tid,
+        "account_id": account_id,
+        "customer_id": customer_id,
+        "merchant_id": "M1",
+        "transaction_ts": f"{DAY}T10:00:00Z",
+        "amount": amount,
+        "currency": currency,
+        "transaction_type": "purchase",
+        "channel": "pos",
+        "status": "completed",
+        "country": "US",
+    }
     return ",".join(fields[c] for c in reversed(TRANSACTIONS.columns))  # columns in reverse order
 
 
@@ -49,37 +85,51 @@ def _drop(directory):
     """Writes the hostile drop; returns {entity: {line: reason}} of what must be quarantined."""
     directory.mkdir(parents=True)
     customers = [
-        b"\xef\xbb\xbf" + ",".join(CUSTOMER_HEADER).encode(),                            # line 1 (BOM)
+        b"\xef\xbb\xbf" + ",".join(CUSTOMER_HEADER).encode(),  # line 1 (BOM)
         customer("C1", address='"12 ""Old"" Mill Rd"', city='"St. ""Paul"", MN"').encode(),  # 2
-        customer("C2", address='"Flat 2\r\nOld Mill, Leeds"').encode(),                  # 3-4: one record
-        customer("C3", last="M\xfcller").encode("latin-1"),                                # 5: not UTF-8
-        customer("C4", first="An\x00n").encode(),                                         # 6: NUL
-        customer("C5", first="A" * 300).encode(),                                         # 7: over 256
-        b"",                                                                              # 8: blank line
-        *[customer(f"C{100 + i}").encode() for i in range(GOOD_CUSTOMERS)],               # 9..
+        customer("C2", address='"Flat 2\r\nOld Mill, Leeds"').encode(),  # 3-4: one record
+        customer("C3", last="M\xfcller").encode("latin-1"),  # 5: not UTF-8
+        customer("C4", first="An\x00n").encode(),  # 6: NUL
+        customer("C5", first="A" * 300).encode(),  # 7: over 256
+        b"",  # 8: blank line
+        *[customer(f"C{100 + i}").encode() for i in range(GOOD_CUSTOMERS)],  # 9..
     ]
     (directory / "customers.csv").write_bytes(b"\r\n".join(customers) + b"\r\n")
     accounts = ["account_id,customer_id,account_type,currency,status,opened_date"]
     accounts += [f"A{100 + i},C{100 + i},checking,USD,active,2021-01-01" for i in range(GOOD_CUSTOMERS)]
     (directory / "accounts.csv").write_bytes("\r".join(accounts).encode() + b"\r")  # lone CR line endings
-    merchants = [{"merchant_id": f"M{i}", "name": f"Shop {i}", "mcc": "5411", "category": "grocery",
-                  "city": "Austin", "country": "US", "risk_level": "low"} for i in range(1, 60)]
+    merchants = [
+        {
+            "merchant_id": f"M{i}",
+            "name": f"Shop {i}",
+            "mcc": "5411",
+            "category": "grocery",
+            "city": "Austin",
+            "country": "US",
+            "risk_level": "low",
+        }
+        for i in range(1, 60)
+    ]
     merchants[1]["name"] = "Shop \u0000 2"  # an escaped NUL decodes to a control character
     (directory / "merchants.json").write_text("\n".join(json.dumps(m) for m in merchants) + "\n")
     header = ",".join(reversed(TRANSACTIONS.columns)).encode()
     rows = [
-        header,                                                              # 1
-        transaction("T1").encode(),                                          # 2
-        transaction(LONG_ID).encode(),                                       # 3: field_too_long
-        transaction("T3", amount="9999999999999999.99").encode(),            # 4: the largest decimal(18,2)
+        header,  # 1
+        transaction("T1").encode(),  # 2
+        transaction(LONG_ID).encode(),  # 3: field_too_long
+        transaction("T3", amount="9999999999999999.99").encode(),  # 4: the largest decimal(18,2)
         transaction("T4", amount="9999999999999999.99", currency="EUR").encode(),  # 5: beyond it in USD
-        transaction("T5", amount="99999999999999999.99").encode(),           # 6: beyond decimal(18,2)
-        transaction("T6", amount='"$1,234.50"').encode(),                    # 7: quoted comma
-        transaction("T7", customer_id="C1\x01").encode(),                    # 8: control character
-        transaction("T8", customer_id="C\xe9").encode("latin-1"),            # 9: not UTF-8
-        b"T9,too,few,fields",                                                # 10: malformed
-        *[transaction(f"T{100 + i}", customer_id=f"C{100 + i % GOOD_CUSTOMERS}",
-                      account_id=f"A{100 + i % GOOD_CUSTOMERS}").encode() for i in range(300)],
+        transaction("T5", amount="99999999999999999.99").encode(),  # 6: beyond decimal(18,2)
+        transaction("T6", amount='"$1,234.50"').encode(),  # 7: quoted comma
+        transaction("T7", customer_id="C1\x01").encode(),  # 8: control character
+        transaction("T8", customer_id="C\xe9").encode("latin-1"),  # 9: not UTF-8
+        b"T9,too,few,fields",  # 10: malformed
+        *[
+            transaction(
+                f"T{100 + i}", customer_id=f"C{100 + i % GOOD_CUSTOMERS}", account_id=f"A{100 + i % GOOD_CUSTOMERS}"
+            ).encode()
+            for i in range(300)
+        ],
     ]
     with gzip.open(directory / "transactions.csv.gz", "wb") as out:
         out.write(b"\n".join(rows))  # no final line ending: RFC 4180 allows it
@@ -88,8 +138,14 @@ def _drop(directory):
         "customers": {5: "invalid_encoding", 6: "invalid_character", 7: "field_too_long"},
         "accounts": {},
         "merchants": {2: "invalid_character"},
-        "transactions": {3: "field_too_long", 5: "invalid_amount", 6: "invalid_amount", 8: "invalid_character",
-                         9: "invalid_encoding", 10: "malformed_record"},
+        "transactions": {
+            3: "field_too_long",
+            5: "invalid_amount",
+            6: "invalid_amount",
+            8: "invalid_character",
+            9: "invalid_encoding",
+            10: "malformed_record",
+        },
     }
 
 
@@ -122,8 +178,9 @@ def test_every_record_lands_in_silver_or_quarantine_with_its_exact_reason(landed
     }
     assert lake.raw_rows(DAY, "customers") == 5 + GOOD_CUSTOMERS  # the blank line is not a record
     assert lake.raw_rows(DAY, "transactions") == 9 + 300
-    checks = {(c.asset_key.to_user_string(), c.check_name): c.passed
-              for c in landed["result"].get_asset_check_evaluations()}
+    checks = {
+        (c.asset_key.to_user_string(), c.check_name): c.passed for c in landed["result"].get_asset_check_evaluations()
+    }
     assert all(checks[(f"silver/{e}", "raw_accounted_for")] for e in landed["expected"])
 
 
@@ -132,14 +189,22 @@ def test_values_come_back_byte_for_byte(landed, postgres):
     customers = {r["customer_id"]: r for r in lake.read_arrow(["silver", "customers"], DAY).to_pylist()}
     assert customers["C1"]["address"] == '12 "Old" Mill Rd'
     assert customers["C2"]["address"] == "Flat 2\r\nOld Mill, Leeds"
-    assert (customers["C1"]["source_line"], customers["C2"]["source_line"], customers["C100"]["source_line"]) == (2, 3, 9)
+    assert (customers["C1"]["source_line"], customers["C2"]["source_line"], customers["C100"]["source_line"]) == (
+        2,
+        3,
+        9,
+    )
     assert postgres.fetch("SELECT city FROM gold.dim_customer WHERE city LIKE 'St.%%'") == [('St. "Paul", MN',)]
-    amounts = dict(postgres.fetch(
-        "SELECT transaction_id, amount FROM gold.fact_transactions WHERE batch_date = %s AND transaction_id IN ('T3', 'T6')",
-        (DAY,)))
+    amounts = dict(
+        postgres.fetch(
+            "SELECT transaction_id, amount FROM gold.fact_transactions WHERE batch_date = %s AND transaction_id IN ('T3', 'T6')",
+            (DAY,),
+        )
+    )
     assert amounts == {"T3": Decimal("9999999999999999.99"), "T6": Decimal("1234.50")}
     fffd = postgres.fetch(
-        "SELECT count(*) FROM gold.dim_customer WHERE city LIKE %s OR email_masked LIKE %s", ("%\ufffd%", "%\ufffd%"))
+        "SELECT count(*) FROM gold.dim_customer WHERE city LIKE %s OR email_masked LIKE %s", ("%\ufffd%", "%\ufffd%")
+    )
     assert fffd == [(0,)]
 
 
@@ -150,8 +215,12 @@ def test_undecodable_and_control_bytes_are_kept_exactly(landed, postgres):
     assert quarantine[9]["raw_bytes"] == latin
     assert quarantine[9]["raw_record"] == latin.decode("latin-1").replace("\xe9", "\\xe9")
     assert quarantine[8]["raw_record"] == transaction("T7", customer_id="C1\\x01")
-    stored = dict(postgres.fetch(
-        "SELECT line_number, raw_bytes FROM quality.quarantine WHERE batch_date = %s AND entity = 'transactions'", (DAY,)))
+    stored = dict(
+        postgres.fetch(
+            "SELECT line_number, raw_bytes FROM quality.quarantine WHERE batch_date = %s AND entity = 'transactions'",
+            (DAY,),
+        )
+    )
     assert bytes(stored[9]) == latin
     assert bytes(stored[3]) == transaction(LONG_ID).encode()  # the 1 MB record, whole
 
@@ -160,7 +229,9 @@ def test_batch_record_names_source_files_checksums_and_counts(landed, postgres):
     drop = landed["landing"] / f"date={DAY}"
     rows = postgres.fetch(
         "SELECT entity, source, file_name, bytes, sha256, raw_records, blank_lines, silver_rows, quarantined_rows "
-        "FROM quality.batches WHERE batch_date = %s ORDER BY entity", (DAY,))
+        "FROM quality.batches WHERE batch_date = %s ORDER BY entity",
+        (DAY,),
+    )
     by_entity = {r[0]: r[1:] for r in rows}
     assert set(by_entity) == {"accounts", "customers", "merchants", "transactions"}
     source, name, size, sha, records, blanks, silver, quarantined = by_entity["transactions"]
@@ -168,8 +239,10 @@ def test_batch_record_names_source_files_checksums_and_counts(landed, postgres):
     assert (source, name, size, sha) == ("landing", "transactions.csv.gz", len(data), hashlib.sha256(data).hexdigest())
     assert (records, blanks, silver + quarantined) == (309, 0, 309)
     assert by_entity["customers"][4:6] == (125, 1)
-    silver_meta = {e.asset_key.to_user_string(): e.materialization.metadata
-                   for e in landed["result"].get_asset_materialization_events()}
+    silver_meta = {
+        e.asset_key.to_user_string(): e.materialization.metadata
+        for e in landed["result"].get_asset_materialization_events()
+    }
     assert silver_meta["silver/customers"]["extra_columns"].value == "loyalty_tier"
 
 
@@ -180,30 +253,44 @@ def test_globbing_a_table_directory_reads_exactly_the_committed_rows(landed):
         rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{pattern}', hive_partitioning = true)").fetchall()[0][0]
         assert rows == lake.partition_stats(table, DAY)["rows"]
     lake_root = lake.storage.root
-    leftovers = [p for p in Path(lake_root).rglob("*")
-                 if p.is_file() and not (p.suffix == ".parquet" or p.name in ("_committed.json",))
-                 and "raw" not in p.relative_to(lake_root).parts]
+    leftovers = [
+        p
+        for p in Path(lake_root).rglob("*")
+        if p.is_file()
+        and not (p.suffix == ".parquet" or p.name in ("_committed.json",))
+        and "raw" not in p.relative_to(lake_root).parts
+    ]
     assert leftovers == []
 
 
 def _failures(result) -> str:
     """Every step failure of the run, causes included, as a person reads them in the UI."""
-    return "\n".join(e.event_specific_data.error.to_string() for e in result.all_events
-                     if e.event_type_value == "STEP_FAILURE")
+    return "\n".join(
+        e.event_specific_data.error.to_string() for e in result.all_events if e.event_type_value == "STEP_FAILURE"
+    )
 
 
 def _warehouse_state(postgres):
     return postgres.fetch(
         "SELECT (SELECT count(*) FROM gold.fact_transactions), (SELECT count(*) FROM quality.quarantine), "
-        "(SELECT count(*) FROM quality.batches), (SELECT count(*) FROM gold.dim_customer)")[0]
+        "(SELECT count(*) FROM quality.batches), (SELECT count(*) FROM gold.dim_customer)"
+    )[0]
 
 
-@pytest.mark.parametrize("prepare, message", [
-    (lambda d: None, f"delivery {REFUSED_DAY}: landing directory .*date={REFUSED_DAY} has no drop"),
-    (lambda d: (d.mkdir(), (d / "customers.csv").write_text("x\n")), f"is not complete: {SUCCESS_MARKER} is missing"),
-    (lambda d: (d.mkdir(), (d / SUCCESS_MARKER).touch(), (d / "customers.csv").write_text("x\n")),
-     "is marked complete but lacks accounts.csv or accounts.csv.gz"),
-])
+@pytest.mark.parametrize(
+    "prepare, message",
+    [
+        (lambda d: None, f"delivery {REFUSED_DAY}: landing directory .*date={REFUSED_DAY} has no drop"),
+        (
+            lambda d: (d.mkdir(), (d / "customers.csv").write_text("x\n")),
+            f"is not complete: {SUCCESS_MARKER} is missing",
+        ),
+        (
+            lambda d: (d.mkdir(), (d / SUCCESS_MARKER).touch(), (d / "customers.csv").write_text("x\n")),
+            "is marked complete but lacks accounts.csv or accounts.csv.gz",
+        ),
+    ],
+)
 def test_a_missing_or_incomplete_drop_fails_and_changes_nothing(landed, postgres, prepare, message):
     day_dir = landed["landing"] / f"date={REFUSED_DAY}"
     shutil.rmtree(day_dir, ignore_errors=True)
@@ -231,4 +318,3 @@ def test_a_missing_required_column_fails_naming_file_and_column(landed, postgres
     assert _warehouse_state(postgres) == before
     assert not landed["lake"].storage.exists(landed["lake"].raw_path(REFUSED_DAY))  # refused before storing
     assert landed["lake"].list_partitions(["silver", "customers"]) == [DAY]
-

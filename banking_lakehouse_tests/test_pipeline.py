@@ -16,8 +16,13 @@ ASSETS = load_assets_from_modules(ASSET_MODULES)
 DAY, NEXT_DAY = "2024-12-02", "2024-12-03"
 ROWS, SEED = 6_000, 11
 QUARANTINE_CODES = {
-    "exact_duplicate", "conflicting_duplicate", "missing_required", "invalid_amount",
-    "invalid_timestamp", "invalid_currency", "non_positive_amount",
+    "exact_duplicate",
+    "conflicting_duplicate",
+    "missing_required",
+    "invalid_amount",
+    "invalid_timestamp",
+    "invalid_currency",
+    "non_positive_amount",
 }
 
 
@@ -34,8 +39,12 @@ def pipeline(request, spark, spark_resource, postgres, run_dir):
     def run(date: str, defect_rates: dict | None = None, expect_success: bool = True):
         config = {"rows": ROWS, "seed": SEED, "defect_rates": defect_rates or {}}
         result = materialize(
-            ASSETS, partition_key=date, resources=resources, instance=instance,
-            run_config={"ops": {"raw_delivery": {"config": config}}}, raise_on_error=False,
+            ASSETS,
+            partition_key=date,
+            resources=resources,
+            instance=instance,
+            run_config={"ops": {"raw_delivery": {"config": config}}},
+            raise_on_error=False,
         )
         assert result.success is expect_success
         return result
@@ -72,16 +81,20 @@ def test_partition_lands_with_exact_counts(pipeline, postgres):
 
     manifest = _manifest(resources, DAY)
     defects = manifest["defects"]
-    quarantined = dict(postgres.fetch(
-        "SELECT reason, count(*) FROM quality.quarantine WHERE batch_date = %s AND entity = 'transactions' GROUP BY reason",
-        (DAY,),
-    ))
+    quarantined = dict(
+        postgres.fetch(
+            "SELECT reason, count(*) FROM quality.quarantine WHERE batch_date = %s AND entity = 'transactions' GROUP BY reason",
+            (DAY,),
+        )
+    )
     assert quarantined == {code: defects[code] for code in QUARANTINE_CODES}
     for entity, counts in manifest["master_defects"].items():
-        by_reason = dict(postgres.fetch(
-            "SELECT reason, count(*) FROM quality.quarantine WHERE batch_date = %s AND entity = %s GROUP BY reason",
-            (DAY, entity),
-        ))
+        by_reason = dict(
+            postgres.fetch(
+                "SELECT reason, count(*) FROM quality.quarantine WHERE batch_date = %s AND entity = %s GROUP BY reason",
+                (DAY, entity),
+            )
+        )
         assert by_reason == {c: n for c, n in counts.items() if c != "country_noise" and n}
 
     expected_fact = ROWS - sum(quarantined.values())
@@ -89,17 +102,25 @@ def test_partition_lands_with_exact_counts(pipeline, postgres):
     assert rows == expected_fact
     silver_usd = pc.sum(resources["lake"].read_arrow(["silver", "transactions"], DAY).column("amount_usd")).as_py()
     assert amount_usd == silver_usd
-    assert postgres.fetch(
-        "SELECT sum(total_amount_usd) FROM gold.daily_customer_summary WHERE batch_date = %s", (DAY,)
-    )[0][0] == amount_usd
+    assert (
+        postgres.fetch("SELECT sum(total_amount_usd) FROM gold.daily_customer_summary WHERE batch_date = %s", (DAY,))[
+            0
+        ][0]
+        == amount_usd
+    )
     orphans = postgres.fetch(
         "SELECT count(*) FILTER (WHERE customer_key = -1), count(*) FILTER (WHERE merchant_key = -1),"
         " count(*) FILTER (WHERE account_key = -1), count(*) FILTER (WHERE is_late_arrival),"
         " count(*) FILTER (WHERE is_outlier) FROM gold.fact_transactions WHERE batch_date = %s",
         (DAY,),
     )[0]
-    assert orphans == (defects["orphan_customer"], defects["orphan_merchant"], defects["orphan_account"],
-                       defects["late_arrival"], defects["outlier"])
+    assert orphans == (
+        defects["orphan_customer"],
+        defects["orphan_merchant"],
+        defects["orphan_account"],
+        defects["late_arrival"],
+        defects["outlier"],
+    )
 
 
 def test_rerun_replaces_the_batch_exactly(pipeline, postgres):
@@ -128,11 +149,16 @@ def test_second_day_keeps_first_and_uses_history(pipeline, postgres):
         "       (SELECT count(DISTINCT date_trunc('month', transaction_date)) FROM gold.fact_transactions)"
     )[0]
     assert health["fact_partitions"].value == partitions == months  # one partition per month holding data
-    fact_bytes = postgres.fetch("SELECT sum(pg_total_relation_size(relid))::bigint FROM pg_partition_tree('gold.fact_transactions')")
-    assert health["bytes gold.fact_transactions"].value == fact_bytes[0][0] > 0  # the partitions' size, not the parent's 0
+    fact_bytes = postgres.fetch(
+        "SELECT sum(pg_total_relation_size(relid))::bigint FROM pg_partition_tree('gold.fact_transactions')"
+    )
+    assert (
+        health["bytes gold.fact_transactions"].value == fact_bytes[0][0] > 0
+    )  # the partitions' size, not the parent's 0
     late = postgres.fetch(
         "SELECT DISTINCT date_trunc('month', transaction_date)::date FROM gold.fact_transactions WHERE batch_date = %s",
-        (DAY,))
+        (DAY,),
+    )
     assert sorted(m for (m,) in late) == [dt.date(2024, 11, 1), dt.date(2024, 12, 1)]  # late arrivals reach November
     fraud_rows = postgres.fetch("SELECT count(*) FROM gold.fraud_transactions WHERE batch_date = %s", (NEXT_DAY,))[0][0]
     assert _metadata(result, "warehouse/fraud_transactions")["fraud_rate"].value == round(fraud_rows / second[0], 6)
@@ -164,10 +190,15 @@ def test_failing_blocking_check_leaves_gold_and_postgres_unchanged(pipeline, pos
 
     result = run(DAY, defect_rates={"invalid_amount": 0.08}, expect_success=False)
 
-    failed = {(e.asset_key.to_user_string(), e.check_name) for e in result.get_asset_check_evaluations() if not e.passed}
+    failed = {
+        (e.asset_key.to_user_string(), e.check_name) for e in result.get_asset_check_evaluations() if not e.passed
+    }
     assert ("silver/transactions", "quarantine_rate_error") in failed
-    rate = next(e for e in result.get_asset_check_evaluations() if e.check_name == "quarantine_rate_error"
-                and e.asset_key.to_user_string() == "silver/transactions")
+    rate = next(
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "quarantine_rate_error" and e.asset_key.to_user_string() == "silver/transactions"
+    )
     defects = _manifest(resources, DAY)["defects"]
     assert defects["invalid_amount"] == 480
     assert rate.metadata["quarantined_rows"].value == sum(defects[c] for c in QUARANTINE_CODES - {"exact_duplicate"})

@@ -5,37 +5,64 @@ from collections import Counter
 
 import pytest
 
-from banking_lakehouse.resources.lake.commit import StagingArea
 from banking_lakehouse.entities import ENTITIES
 from banking_lakehouse.generator import GeneratorConfig, generate_day
+from banking_lakehouse.resources.lake.commit import StagingArea
 from banking_lakehouse.transforms.raw_reader import read_raw
 from banking_lakehouse.transforms.silver import MASTER_SPECS, clean_master, clean_transactions, file_spec
 
 QUARANTINED = {
-    "exact_duplicate", "conflicting_duplicate", "missing_required", "invalid_amount",
-    "invalid_timestamp", "invalid_currency", "non_positive_amount",
+    "exact_duplicate",
+    "conflicting_duplicate",
+    "missing_required",
+    "invalid_amount",
+    "invalid_timestamp",
+    "invalid_currency",
+    "non_positive_amount",
 }
-FLAGGED = {"orphan_customer": "is_orphan_customer", "orphan_account": "is_orphan_account",
-           "orphan_merchant": "is_orphan_merchant", "late_arrival": "is_late_arrival", "outlier": "is_outlier"}
+FLAGGED = {
+    "orphan_customer": "is_orphan_customer",
+    "orphan_account": "is_orphan_account",
+    "orphan_merchant": "is_orphan_merchant",
+    "late_arrival": "is_late_arrival",
+    "outlier": "is_outlier",
+}
 
 
-@pytest.mark.parametrize("seed, rows, day", [(1, 3_000, "2024-06-30"), (2, 12_000, "2024-12-31"), (23, 40_000, "2025-02-01")])
+@pytest.mark.parametrize(
+    "seed, rows, day", [(1, 3_000, "2024-06-30"), (2, 12_000, "2024-12-31"), (23, 40_000, "2025-02-01")]
+)
 def test_quarantine_matches_manifest_exactly(spark, tmp_path, seed, rows, day):
     date = dt.date.fromisoformat(day)
     manifest = generate_day(GeneratorConfig(date=date, rows=rows, seed=seed), tmp_path)
     silver = {}
     for entity, spec in MASTER_SPECS.items():
-        raw = read_raw(spark, tmp_path / ENTITIES[entity].file, file_spec(entity, ENTITIES[entity].file), StagingArea.local(tmp_path / "parsed"))[0]
+        raw = read_raw(
+            spark,
+            tmp_path / ENTITIES[entity].file,
+            file_spec(entity, ENTITIES[entity].file),
+            StagingArea.local(tmp_path / "parsed"),
+        )[0]
         s, q = clean_master(raw, spec, date)
         silver[entity] = s.cache()
         reasons = Counter(r.reason for r in q.collect())
-        assert reasons == Counter({c: n for c, n in manifest["master_defects"][entity].items() if c != "country_noise" and n})
+        assert reasons == Counter(
+            {c: n for c, n in manifest["master_defects"][entity].items() if c != "country_noise" and n}
+        )
         assert s.count() + sum(reasons.values()) == manifest["files"][entity]["rows"]
         assert s.where("country IS NULL").count() == 0 if spec.country else True
 
     s, q = clean_transactions(
-        read_raw(spark, tmp_path / "transactions.csv", file_spec("transactions", "transactions.csv"), StagingArea.local(tmp_path / "parsed"))[0],
-        silver["customers"], silver["accounts"], silver["merchants"], date,
+        read_raw(
+            spark,
+            tmp_path / "transactions.csv",
+            file_spec("transactions", "transactions.csv"),
+            StagingArea.local(tmp_path / "parsed"),
+        )[0],
+        silver["customers"],
+        silver["accounts"],
+        silver["merchants"],
+        date,
     )
     s = s.cache()
     reasons = Counter(r.reason for r in q.collect())

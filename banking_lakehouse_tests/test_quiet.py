@@ -23,8 +23,9 @@ assert spark.range(5).count() == 5
 
 def test_the_code_location_and_a_local_spark_session_print_nothing(tmp_path):
     env = {**os.environ, "BANKING_DATA_DIR": str(tmp_path), "BANKING_DEPLOYMENT": "local"}
-    done = subprocess.run([sys.executable, "-c", LOAD_AND_RUN_SPARK], env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_RUN_SPARK], env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert (done.stdout, done.stderr) == ("", "")
     jvm_log = (tmp_path / "logs" / "spark-driver.log").read_text()
@@ -33,8 +34,9 @@ def test_the_code_location_and_a_local_spark_session_print_nothing(tmp_path):
 
 def _location_status(port: int) -> str | None:
     query = b'{"query": "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"}'
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=query,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql", data=query, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as reply:
             entries = json.loads(reply.read())["data"]["workspaceOrError"]["locationEntries"]
@@ -49,9 +51,15 @@ def test_make_dev_serves_on_the_port_asked_for_without_notices(tmp_path):
         port = probe.getsockname()[1]
     env = {**os.environ, "BANKING_DATA_DIR": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
     env.pop("MAKEFLAGS", None)
-    dev = subprocess.Popen(["make", "-s", "dev", f"PORT={port}", f"DAGSTER_HOME={tmp_path / 'dagster_home'}"],
-                           cwd=settings.PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           text=True, start_new_session=True)
+    dev = subprocess.Popen(
+        ["make", "-s", "dev", f"PORT={port}", f"DAGSTER_HOME={tmp_path / 'dagster_home'}"],
+        cwd=settings.PROJECT_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 180
         while _location_status(port) != "LOADED":  # the code server has imported the definitions
@@ -60,7 +68,10 @@ def test_make_dev_serves_on_the_port_asked_for_without_notices(tmp_path):
     finally:
         os.killpg(dev.pid, 2)
         output = dev.communicate(timeout=60)[0]
-    notices = [line for line in output.splitlines()
-               if "Warning" in line or "will not be used" in line or "log4j" in line or "WARN " in line]
+    notices = [
+        line
+        for line in output.splitlines()
+        if "Warning" in line or "will not be used" in line or "log4j" in line or "WARN " in line
+    ]
     assert notices == []
     assert f"http://127.0.0.1:{port}" in output

@@ -26,9 +26,22 @@ def _free_port() -> int:
 
 def _code_server(port: int, env: dict) -> subprocess.Popen:
     server = subprocess.Popen(
-        [str(BIN / "dagster"), "api", "grpc", "--module-name", "banking_lakehouse_tests.daemon_location",
-         "--host", "127.0.0.1", "--port", str(port)],
-        env=env, cwd=settings.PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            str(BIN / "dagster"),
+            "api",
+            "grpc",
+            "--module-name",
+            "banking_lakehouse_tests.daemon_location",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        cwd=settings.PROJECT_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -62,17 +75,30 @@ def dagster_home(tmp_path):
 def test_a_killed_worker_and_code_server_fail_the_run_and_free_the_queue(dagster_home):
     port = _free_port()
     workspace = dagster_home / "workspace.yaml"
-    workspace.write_text(yaml.safe_dump({"load_from": [{"grpc_server": {
-        "host": "127.0.0.1", "port": port, "location_name": "daemon_location"}}]}))
+    workspace.write_text(
+        yaml.safe_dump(
+            {"load_from": [{"grpc_server": {"host": "127.0.0.1", "port": port, "location_name": "daemon_location"}}]}
+        )
+    )
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
     server = _code_server(port, env)
-    daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], env=env,
-                              cwd=settings.PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    daemon = subprocess.Popen(
+        [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)],
+        env=env,
+        cwd=settings.PROJECT_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         for _ in range(2):
-            subprocess.run([str(BIN / "dagster"), "job", "launch", "-w", str(workspace), "-j", "long_job"],
-                           env=env, cwd=settings.PROJECT_DIR, check=True, capture_output=True)
+            subprocess.run(
+                [str(BIN / "dagster"), "job", "launch", "-w", str(workspace), "-j", "long_job"],
+                env=env,
+                cwd=settings.PROJECT_DIR,
+                check=True,
+                capture_output=True,
+            )
         with DagsterInstance.from_config(str(dagster_home)) as instance:
             second, first = instance.get_runs()  # newest first; the queue starts the oldest
 
@@ -87,11 +113,19 @@ def test_a_killed_worker_and_code_server_fail_the_run_and_free_the_queue(dagster
             server.wait()
             server = _code_server(port, env)  # its supervisor brings the code server back
 
-            _wait(lambda: instance.get_run_by_id(first.run_id).status == DagsterRunStatus.FAILURE, 90,
-                  "the dead run to be marked failed")
-            _wait(lambda: instance.get_run_by_id(second.run_id).status in (DagsterRunStatus.STARTING,
-                                                                           DagsterRunStatus.STARTED), 90,
-                  "the queued run to start")
+            _wait(
+                lambda: instance.get_run_by_id(first.run_id).status == DagsterRunStatus.FAILURE,
+                90,
+                "the dead run to be marked failed",
+            )
+            _wait(
+                lambda: (
+                    instance.get_run_by_id(second.run_id).status
+                    in (DagsterRunStatus.STARTING, DagsterRunStatus.STARTED)
+                ),
+                90,
+                "the queued run to start",
+            )
             failure = instance.all_logs(first.run_id, of_type=DagsterEventType.RUN_FAILURE)
             assert failure and f"run worker process {pid} is gone" in str(instance.all_logs(first.run_id)[-3:])
             instance.report_run_canceled(instance.get_run_by_id(second.run_id))

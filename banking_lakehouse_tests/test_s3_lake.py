@@ -11,8 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
-from banking_lakehouse.resources.lake import COMMIT_FILE, STAGING, LakeResource
-from banking_lakehouse.resources.lake import LakeStorageError
+from banking_lakehouse.resources.lake import COMMIT_FILE, STAGING, LakeResource, LakeStorageError
 from banking_lakehouse_tests.conftest import s3_resource
 
 KEY = ["silver", "probe"]
@@ -22,7 +21,9 @@ DAY = "2024-12-02"
 def _batch(spark, rows: int, fail: bool = False):
     df = spark.range(rows).withColumn("batch_date", F.lit(dt.date(2024, 12, 2)))
     if fail:  # a real task failure half-way through Spark's write
-        df = df.withColumn("id", F.when(F.col("id") == rows - 1, F.raise_error(F.lit("disk on fire"))).otherwise(F.col("id")))
+        df = df.withColumn(
+            "id", F.when(F.col("id") == rows - 1, F.raise_error(F.lit("disk on fire"))).otherwise(F.col("id"))
+        )
     return df
 
 
@@ -33,8 +34,9 @@ def _objects(s3_server, prefix: str) -> list[str]:
 
 @pytest.fixture
 def lake(s3_server, run_dir, request):
-    return LakeResource(base_uri=f"s3://lake/{request.node.name}", s3=s3_resource(s3_server),
-                        scratch_dir=str(run_dir / "scratch"))
+    return LakeResource(
+        base_uri=f"s3://lake/{request.node.name}", s3=s3_resource(s3_server), scratch_dir=str(run_dir / "scratch")
+    )
 
 
 def test_publish_commits_files_and_manifest_and_replaces_the_previous_version(spark, lake, s3_server, request):
@@ -82,8 +84,9 @@ def test_wrong_credentials_fail_clearly_and_leave_no_partial_partition(spark, la
 
 
 @pytest.mark.parametrize("manifest_replaced", [False, True])
-def test_an_interrupted_commit_is_undone_or_completed_at_the_next_access(spark, lake, s3_server, request,
-                                                                         manifest_replaced):
+def test_an_interrupted_commit_is_undone_or_completed_at_the_next_access(
+    spark, lake, s3_server, request, manifest_replaced
+):
     """A process killed after uploading a new version's files (before, or after, the manifest PUT)."""
     lake.publish(_batch(spark, 100), KEY, [DAY])
     old = lake.partition_manifest(KEY, DAY)
@@ -92,17 +95,22 @@ def test_an_interrupted_commit_is_undone_or_completed_at_the_next_access(spark, 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     area = lake.storage.path(STAGING, "crashed")
-    lake.storage.write_bytes(f"{area}/_owner.json", json.dumps({"pid": dead.pid, "host": socket.gethostname()}).encode())
+    lake.storage.write_bytes(
+        f"{area}/_owner.json", json.dumps({"pid": dead.pid, "host": socket.gethostname()}).encode()
+    )
     lake.storage.write_bytes(f"{area}/_journal-x.json", json.dumps({"live": live, "files": new_files}).encode())
     pq.write_table(pa.table({"id": list(range(7))}), f"{live}/{new_files[0]}", filesystem=lake.storage.fs)
     if manifest_replaced:
-        lake.storage.write_bytes(f"{live}/{COMMIT_FILE}", json.dumps(
-            {"version": "crashed", "files": new_files, "rows": 7, "bytes": 1}).encode())
+        lake.storage.write_bytes(
+            f"{live}/{COMMIT_FILE}",
+            json.dumps({"version": "crashed", "files": new_files, "rows": 7, "bytes": 1}).encode(),
+        )
 
     reopened = LakeResource(base_uri=lake.base_uri, s3=lake.s3, scratch_dir=lake.scratch_dir)
     expected = (new_files, 7) if manifest_replaced else (old["files"], 100)
     assert reopened.read_arrow(KEY, DAY).num_rows == expected[1]
     prefix = f"{request.node.name}/"
     assert _objects(s3_server, prefix) == sorted(
-        [f"{prefix}silver/probe/date={DAY}/{COMMIT_FILE}"] + [f"{prefix}silver/probe/date={DAY}/{f}" for f in expected[0]]
+        [f"{prefix}silver/probe/date={DAY}/{COMMIT_FILE}"]
+        + [f"{prefix}silver/probe/date={DAY}/{f}" for f in expected[0]]
     )

@@ -6,9 +6,9 @@ import gzip
 
 import pytest
 
+from banking_lakehouse.entities import TRANSACTIONS
 from banking_lakehouse.resources.lake.commit import StagingArea
 from banking_lakehouse.transforms.raw_reader import RawFileError, read_raw
-from banking_lakehouse.entities import TRANSACTIONS
 from banking_lakehouse.transforms.silver import MASTER_SPECS, clean_master, clean_transactions, file_spec
 
 BATCH = dt.date(2024, 12, 1)
@@ -17,7 +17,7 @@ GOOD = "T1,A1,C1,M1,2024-12-01T10:00:00Z,12.50,USD,purchase,pos,completed,US"
 
 
 def line(**changes) -> str:
-    fields = dict(zip(TRANSACTIONS.columns, GOOD.split(",")))
+    fields = dict(zip(TRANSACTIONS.columns, GOOD.split(","), strict=True))
     fields.update(changes)
     return ",".join(f'"{v}"' if "," in v else v for v in fields.values())
 
@@ -53,7 +53,9 @@ CASES = {
 
 
 def read(spark, path, entity="transactions", encoding="utf-8"):
-    return read_raw(spark, path, file_spec(entity, path.name, encoding), StagingArea.local(path.parent / f"parsed-{encoding}"))[0]
+    return read_raw(
+        spark, path, file_spec(entity, path.name, encoding), StagingArea.local(path.parent / f"parsed-{encoding}")
+    )[0]
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +93,9 @@ def test_normalised_values(cleaned):
     ten_utc = dt.datetime(2024, 12, 1, 10, 0)
     for case in ("clean", "mixed_timestamp_offset", "mixed_timestamp_us", "mixed_timestamp_epoch"):
         assert _silver(cleaned, case).transaction_ts.replace(tzinfo=None) == ten_utc, case
-    assert _silver(cleaned, "timestamp_fraction").transaction_ts.replace(tzinfo=None) == ten_utc.replace(microsecond=250_000)
+    assert _silver(cleaned, "timestamp_fraction").transaction_ts.replace(tzinfo=None) == ten_utc.replace(
+        microsecond=250_000
+    )
     assert _silver(cleaned, "currency_noise").currency == "USD"
     assert _silver(cleaned, "country_noise").country == "US"
     assert _silver(cleaned, "categorical_noise").channel == "pos"
@@ -127,7 +131,13 @@ def test_master_data_first_copy_wins_and_bad_contacts_are_quarantined(spark, tmp
     assert set(kept) == {"C1"}
     assert kept["C1"].city == "Austin" and kept["C1"].country == "US" and kept["C1"].segment == "retail"
     reasons = {r.line_number: r.reason for r in quarantine.collect()}
-    assert reasons == {3: "duplicate_id", 4: "missing_required", 5: "invalid_email", 6: "invalid_phone", 7: "invalid_country"}
+    assert reasons == {
+        3: "duplicate_id",
+        4: "missing_required",
+        5: "invalid_email",
+        6: "invalid_phone",
+        7: "invalid_country",
+    }
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,10 @@ def loaded(pipeline, postgres):  # noqa: F811
     run, resources = pipeline
     postgres.ensure_schema()
     in_lake = DAY in resources["lake"].list_partitions(["gold", "fact_transactions"])  # this lake's, not another's
-    if not in_lake or not postgres.fetch("SELECT count(*) FROM gold.fact_transactions WHERE batch_date = %s", (DAY,))[0][0]:
+    if (
+        not in_lake
+        or not postgres.fetch("SELECT count(*) FROM gold.fact_transactions WHERE batch_date = %s", (DAY,))[0][0]
+    ):
         run(DAY)
     return resources
 
@@ -37,8 +40,12 @@ def _as(postgres, role: str, query: str):
 
 def test_there_are_six_analytics_queries():
     assert [Path(p).stem for p in ANALYTICS] == [
-        "channel_performance", "cohort_analysis", "customer_segmentation_rfm",
-        "fraud_analysis", "merchant_performance", "time_patterns",
+        "channel_performance",
+        "cohort_analysis",
+        "customer_segmentation_rfm",
+        "fraud_analysis",
+        "merchant_performance",
+        "time_patterns",
     ]
 
 
@@ -76,8 +83,10 @@ def test_analyst_reads_gold_only_and_writes_nothing(loaded, postgres):
 
 
 def test_gold_holds_no_clear_ids(loaded, postgres):
-    ids = postgres.fetch("SELECT customer_id FROM gold.dim_customer WHERE customer_key <> -1 "
-                         "UNION ALL SELECT account_id FROM gold.dim_account WHERE account_key <> -1")
+    ids = postgres.fetch(
+        "SELECT customer_id FROM gold.dim_customer WHERE customer_key <> -1 "
+        "UNION ALL SELECT account_id FROM gold.dim_account WHERE account_key <> -1"
+    )
     assert ids and all(i.startswith("tok_") for (i,) in ids)
 
 
@@ -90,7 +99,9 @@ def _batch(resources, batch: str, month: str) -> pa.Table:
         "transaction_date": mid_month,
     }
     for column, value in stamps.items():
-        data = data.set_column(data.schema.get_field_index(column), column, pa.array([value] * data.num_rows, pa.date32()))
+        data = data.set_column(
+            data.schema.get_field_index(column), column, pa.array([value] * data.num_rows, pa.date32())
+        )
     ids = pc.binary_join_element_wise(data.column("transaction_id"), pa.scalar(batch), "-")
     return data.set_column(data.schema.get_field_index("transaction_id"), "transaction_id", ids)
 
@@ -143,15 +154,19 @@ def test_a_load_killed_half_way_leaves_the_previous_state(loaded, postgres, tmp_
 
     batch_date = "2025-03-03"
     before = postgres.fetch(
-        "SELECT count(*), sum(amount_usd) FROM gold.fact_transactions WHERE batch_date = %s", (batch_date,))[0]
+        "SELECT count(*), sum(amount_usd) FROM gold.fact_transactions WHERE batch_date = %s", (batch_date,)
+    )[0]
     assert before[0] > 1_000
     replacement = _batch(loaded, "b03", "2025-03")
     pq.write_table(replacement.slice(0, 3_000), tmp_path / "replacement.parquet")
     done = subprocess.run(
         [sys.executable, "-c", KILLED_LOAD, postgres.uri(), str(tmp_path / "replacement.parquet"), batch_date],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == -signal.SIGKILL, done.stderr
     after = postgres.fetch(
-        "SELECT count(*), sum(amount_usd) FROM gold.fact_transactions WHERE batch_date = %s", (batch_date,))[0]
+        "SELECT count(*), sum(amount_usd) FROM gold.fact_transactions WHERE batch_date = %s", (batch_date,)
+    )[0]
     assert after == before

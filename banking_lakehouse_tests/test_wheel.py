@@ -32,12 +32,18 @@ def _build_wheel(tmp_path: Path) -> Path:
     repository and needs nothing else from it. Isolated, as `pip install .` builds: pip fetches the pyproject's
     setuptools>=68 (the index or pip's cache) since this venv's setuptools 65 cannot build a wheel by itself."""
     src = tmp_path / "src"
-    shutil.copytree(settings.PROJECT_DIR / "banking_lakehouse", src / "banking_lakehouse",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        settings.PROJECT_DIR / "banking_lakehouse",
+        src / "banking_lakehouse",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(settings.PROJECT_DIR / name, src / name)
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"),
-                            str(src)], capture_output=True, text=True)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(src)],
+        capture_output=True,
+        text=True,
+    )
     assert built.returncode == 0, built.stderr
     (wheel,) = (tmp_path / "dist").glob("*.whl")
     return wheel
@@ -51,8 +57,11 @@ def _venv_with_wheel(tmp_path: Path, wheel: Path) -> tuple[Path, Path]:
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
     subprocess.run([python, "-m", "pip", "install", "--no-deps", "-q", str(wheel)], check=True, cwd=tmp_path)
-    site = Path(subprocess.check_output([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                                        text=True).strip())
+    site = Path(
+        subprocess.check_output(
+            [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], text=True
+        ).strip()
+    )
     (site / "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
     return python, site
 
@@ -61,8 +70,10 @@ def test_the_wheel_ships_the_sql_and_runs_a_day_outside_the_repository(tmp_path)
     wheel = _build_wheel(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {n for n in names if n.startswith("banking_lakehouse/sql/") and n.endswith(".sql")}
-    in_repo = {p.relative_to(settings.PROJECT_DIR).as_posix()
-               for p in (settings.PROJECT_DIR / "banking_lakehouse" / "sql").rglob("*.sql")}
+    in_repo = {
+        p.relative_to(settings.PROJECT_DIR).as_posix()
+        for p in (settings.PROJECT_DIR / "banking_lakehouse" / "sql").rglob("*.sql")
+    }
     assert shipped == in_repo and "banking_lakehouse/sql/analytics/channel_performance.sql" in shipped
     assert not any(n.startswith("banking_lakehouse_tests/") for n in names)
 
@@ -74,8 +85,9 @@ def test_the_wheel_ships_the_sql_and_runs_a_day_outside_the_repository(tmp_path)
     env |= {"BANKING_SOURCE": "synthetic", "DAGSTER_HOME": str(tmp_path / "dagster_home")}
 
     def output(interpreter: Path | str, code: str) -> list[str]:
-        return subprocess.run([interpreter, "-c", code], cwd=work, env=env, capture_output=True, text=True,
-                              check=True).stdout.splitlines()
+        return subprocess.run(
+            [interpreter, "-c", code], cwd=work, env=env, capture_output=True, text=True, check=True
+        ).stdout.splitlines()
 
     assert output(python, EDITABLE) == ["False"]
     if any(Path(sysconfig.get_path("purelib")).glob("__editable__*.pth")):  # the check can tell: here it ran
@@ -88,8 +100,14 @@ def test_the_wheel_ships_the_sql_and_runs_a_day_outside_the_repository(tmp_path)
     (tmp_path / "dagster_home").mkdir()
     data = work / "data"
     try:
-        demo = subprocess.run([python, "-m", "banking_lakehouse.demo", "--date", DAY, "--rows", str(ROWS)],
-                              cwd=work, env=env, capture_output=True, text=True, timeout=900)
+        demo = subprocess.run(
+            [python, "-m", "banking_lakehouse.demo", "--date", DAY, "--rows", str(ROWS)],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
     finally:
         if (data / "postgres").exists():
             stop_embedded(data / "postgres")

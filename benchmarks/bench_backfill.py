@@ -14,7 +14,6 @@ import sys
 import time
 
 from dagster import DagsterInstance
-
 from harness import dates, fresh_lake, private_definitions, run_range
 
 NAME = "bench_backfill"
@@ -22,7 +21,9 @@ NAME = "bench_backfill"
 
 def timed_run(first: str, last: str, rows: int, seed: int) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, __file__, "--run", first, last, "--rows", str(rows), "--seed", str(seed)], check=True)
+    subprocess.run(
+        [sys.executable, __file__, "--run", first, last, "--rows", str(rows), "--seed", str(seed)], check=True
+    )
     return time.perf_counter() - started
 
 
@@ -45,14 +46,18 @@ def main() -> None:
     single = timed_run(days[0], days[-1], args.rows, args.seed)
     fresh_lake(NAME)
     separate = [timed_run(d, d, args.rows, args.seed) for d in days]
-    print(json.dumps({
-        "days": args.days,
-        "rows_per_day": args.rows,
-        "single_run_seconds": round(single, 2),
-        "separate_runs_seconds": round(sum(separate), 2),
-        "ratio": round(sum(separate) / single, 2),
-        "separate_run_seconds_each": [round(s, 2) for s in separate],
-    }))
+    print(
+        json.dumps(
+            {
+                "days": args.days,
+                "rows_per_day": args.rows,
+                "single_run_seconds": round(single, 2),
+                "separate_runs_seconds": round(sum(separate), 2),
+                "ratio": round(sum(separate) / single, 2),
+                "separate_run_seconds_each": [round(s, 2) for s in separate],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ import json
 import time
 
 from dagster import DagsterInstance
-
 from harness import PeakMemory, fresh_lake, private_definitions, run_range, step_seconds
 
 
@@ -31,14 +30,18 @@ def main() -> None:
         run_id = run_range(defs, instance, args.date, args.date, args.rows, args.seed)
         total = time.perf_counter() - started
     stages = step_seconds(instance, run_id)
-    print(json.dumps({
-        "rows": args.rows,
-        "total_seconds": round(total, 2),
-        "peak_rss_bytes": memory.peak_bytes,
-        "peak_rss_gib": round(memory.peak_bytes / 2**30, 2),
-        "silver_rows": lake.partition_stats(["silver", "transactions"], args.date)["rows"],
-        "stages": dict(sorted(stages.items(), key=lambda kv: -kv[1])),
-    }))
+    print(
+        json.dumps(
+            {
+                "rows": args.rows,
+                "total_seconds": round(total, 2),
+                "peak_rss_bytes": memory.peak_bytes,
+                "peak_rss_gib": round(memory.peak_bytes / 2**30, 2),
+                "silver_rows": lake.partition_stats(["silver", "transactions"], args.date)["rows"],
+                "stages": dict(sorted(stages.items(), key=lambda kv: -kv[1])),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

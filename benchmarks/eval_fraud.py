@@ -12,12 +12,12 @@ import argparse
 import datetime as dt
 import json
 
-from dagster import DagsterInstance
-
 import harness
+from dagster import DagsterInstance
+from harness import fresh_lake, private_definitions, run_range
+
 from banking_lakehouse.generator import MANIFEST_FILE
 from banking_lakehouse.transforms.fraud import RULE_WEIGHTS
-from harness import fresh_lake, private_definitions, run_range
 
 
 def score(predicted: set[str], truth: set[str]) -> dict:

@@ -31,7 +31,8 @@ def private_definitions(name: str) -> tuple[Definitions, LakeResource, PostgresR
     postgres = PostgresResource(dsn=os.getenv("BANKING_PG_DSN") or None, embedded_dir=str(root / "postgres"))
     resources = deployments.resources(
         delivery=DeliverySource(source="synthetic"),  # benchmarks measure generated deliveries
-        lake=lake, postgres=postgres,
+        lake=lake,
+        postgres=postgres,
     )
     return build_definitions(resources), lake, postgres
 
@@ -94,4 +95,3 @@ class PeakMemory:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-

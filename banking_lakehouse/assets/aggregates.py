@@ -1,6 +1,5 @@
 """Daily aggregates computed in Spark from the gold fact, per load batch."""
 
-
 from dagster import AssetIn, BackfillPolicy, asset
 from pyspark.sql import DataFrame
 
@@ -20,13 +19,19 @@ AGGREGATE_ASSET_ARGS = dict(
 )
 
 
-@asset(key=["gold", "daily_customer_summary"], description="Per customer and day: count, sums, merchants, risk.",
-       **AGGREGATE_ASSET_ARGS)
+@asset(
+    key=["gold", "daily_customer_summary"],
+    description="Per customer and day: count, sums, merchants, risk.",
+    **AGGREGATE_ASSET_ARGS,
+)
 def daily_customer_summary(fact: DataFrame) -> DataFrame:
     return gold.daily_customer_summary(fact)
 
 
-@asset(key=["gold", "merchant_daily_summary"], description="Per merchant and day: count, sums, customers.",
-       **AGGREGATE_ASSET_ARGS)
+@asset(
+    key=["gold", "merchant_daily_summary"],
+    description="Per merchant and day: count, sums, customers.",
+    **AGGREGATE_ASSET_ARGS,
+)
 def merchant_daily_summary(fact: DataFrame) -> DataFrame:
     return gold.merchant_daily_summary(fact)

@@ -19,21 +19,23 @@ def batch_rows(lake: LakeResource, date: str) -> pa.Table:
     delivery = lake.delivery(date)
     rows = []
     for entity, described in delivery["entities"].items():
-        rows.append({
-            "batch_date": dt.date.fromisoformat(date),
-            "entity": entity,
-            "source": delivery["source"],
-            "file_name": described["file"],
-            "bytes": described["bytes"],
-            "sha256": described["sha256"],
-            "encoding": delivery["encoding"],
-            "raw_records": described["records"],
-            "blank_lines": described["blank_lines"],
-            "silver_rows": lake.partition_stats(["silver", entity], date)["rows"],
-            "quarantined_rows": lake.partition_stats(["quarantine", entity], date)["rows"],
-            "completed_at": dt.datetime.fromisoformat(delivery["completed_at"]),
-            "ingested_at": dt.datetime.fromisoformat(delivery["ingested_at"]),
-        })
+        rows.append(
+            {
+                "batch_date": dt.date.fromisoformat(date),
+                "entity": entity,
+                "source": delivery["source"],
+                "file_name": described["file"],
+                "bytes": described["bytes"],
+                "sha256": described["sha256"],
+                "encoding": delivery["encoding"],
+                "raw_records": described["records"],
+                "blank_lines": described["blank_lines"],
+                "silver_rows": lake.partition_stats(["silver", entity], date)["rows"],
+                "quarantined_rows": lake.partition_stats(["quarantine", entity], date)["rows"],
+                "completed_at": dt.datetime.fromisoformat(delivery["completed_at"]),
+                "ingested_at": dt.datetime.fromisoformat(delivery["ingested_at"]),
+            }
+        )
     return pa.Table.from_pylist(rows)
 
 

@@ -1,10 +1,10 @@
 """Fraud: the rules of SPEC §3.2 over each batch and the customers' earlier batches."""
 
-
 from functools import reduce
 
 from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, asset
-from pyspark.sql import DataFrame, functions as F
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.lake import LakeResource
@@ -42,8 +42,11 @@ def fraud_transactions(
     for d in context.partition_keys:
         day = F.lit(d).cast("date")
         per_day.append(
-            detect_fraud(fact.where(F.col("batch_date") == day), _earlier_fact(session, lake, d),
-                         customers.where(F.col("batch_date") == day))
+            detect_fraud(
+                fact.where(F.col("batch_date") == day),
+                _earlier_fact(session, lake, d),
+                customers.where(F.col("batch_date") == day),
+            )
         )
     # One sorted file per day (flagged rows are few): the same bytes whether a day runs alone or in a range.
     return reduce(DataFrame.unionByName, per_day).repartition("batch_date").sortWithinPartitions("transaction_id")

@@ -1,12 +1,11 @@
 """Gold in the lake: dimensions and the enriched fact, as Parquet for downstream Spark."""
 
-
 from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, BackfillPolicy, asset, multi_asset
 from pyspark.sql import DataFrame
 
 from banking_lakehouse.partitions import daily_partitions_def
-from banking_lakehouse.resources.spark import SPARK_POOL
 from banking_lakehouse.resources.pii import PiiKeyResource
+from banking_lakehouse.resources.spark import SPARK_POOL
 from banking_lakehouse.transforms import gold
 
 OWNERS = ["team:data-engineering"]
@@ -31,7 +30,11 @@ LAKE_KINDS = {"spark", "parquet"}
     pool=SPARK_POOL,
 )
 def gold_dimensions(pii: PiiKeyResource, customers: DataFrame, accounts: DataFrame, merchants: DataFrame):
-    return gold.dim_customer(customers, pii.key), gold.dim_account(accounts, pii.key), gold.dim_merchant(merchants, pii.key)
+    return (
+        gold.dim_customer(customers, pii.key),
+        gold.dim_account(accounts, pii.key),
+        gold.dim_merchant(merchants, pii.key),
+    )
 
 
 @asset(
@@ -51,7 +54,10 @@ def gold_dimensions(pii: PiiKeyResource, customers: DataFrame, accounts: DataFra
     pool=SPARK_POOL,
 )
 def fact_transactions(
-    context: AssetExecutionContext, pii: PiiKeyResource, transactions: DataFrame, customers: DataFrame,
+    context: AssetExecutionContext,
+    pii: PiiKeyResource,
+    transactions: DataFrame,
+    customers: DataFrame,
     merchants: DataFrame,
 ) -> DataFrame:
     return gold.fact_transactions(transactions, customers, merchants, pii.key)

@@ -16,7 +16,7 @@ def _query(postgres: PostgresResource, name: str, params: dict | None = None) ->
     with postgres.connect() as conn:
         cursor = conn.execute(read_sql(f"health/{name}.sql"), params)
         columns = [c.name for c in cursor.description]
-        return [dict(zip(columns, row)) for row in cursor.fetchall()]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _slowest_queries(postgres: PostgresResource) -> str:
@@ -25,8 +25,10 @@ def _slowest_queries(postgres: PostgresResource) -> str:
         " AND EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements')"
     )[0][0]
     if not preloaded:
-        return ("_pg_stat_statements is not available on this server: add it to shared_preload_libraries "
-                "and run CREATE EXTENSION pg_stat_statements to see the slowest statements here._")
+        return (
+            "_pg_stat_statements is not available on this server: add it to shared_preload_libraries "
+            "and run CREATE EXTENSION pg_stat_statements to see the slowest statements here._"
+        )
     return markdown_table(_query(postgres, "slowest_queries", TOP))
 
 

@@ -22,6 +22,7 @@ from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.transforms.records import inspect_file
 from banking_lakehouse.transforms.silver import file_spec
 
+
 class RawDeliveryConfig(Config):
     """Volume and seed of a synthetic delivery (used only when the source is `synthetic`)."""
 
@@ -34,8 +35,13 @@ def _describe(entity: str, path: Path, encoding: str) -> dict:
     """What the batch record keeps of a delivered file: name, size, checksum, records, blank lines.
     A file that cannot be read (header, quoting, compression) fails here, before anything is stored."""
     counted = inspect_file(path, file_spec(entity, path.name, encoding))
-    return {"file": path.name, "bytes": path.stat().st_size, "sha256": counted.sha256,
-            "records": counted.records, "blank_lines": counted.blank_lines}
+    return {
+        "file": path.name,
+        "bytes": path.stat().st_size,
+        "sha256": counted.sha256,
+        "records": counted.records,
+        "blank_lines": counted.blank_lines,
+    }
 
 
 @multi_asset(
@@ -53,8 +59,9 @@ def _describe(entity: str, path: Path, encoding: str) -> dict:
     partitions_def=daily_partitions_def,
     backfill_policy=BackfillPolicy.single_run(),
 )
-def raw_delivery(context: AssetExecutionContext, config: RawDeliveryConfig, lake: LakeResource,
-                 delivery: DeliverySource):
+def raw_delivery(
+    context: AssetExecutionContext, config: RawDeliveryConfig, lake: LakeResource, delivery: DeliverySource
+):
     """Stores each day's delivery in the raw zone with its record: source, files, sizes, checksums, records.
 
     Landing drops are all checked (complete, every file readable) before any day is stored.
@@ -66,8 +73,11 @@ def raw_delivery(context: AssetExecutionContext, config: RawDeliveryConfig, lake
         described = {d: _describe_files(drops[d].files, delivery.encoding) for d in dates}
         for d in dates:
             started = time.perf_counter()
-            lake.store_delivery(d, {p.name: p for p in drops[d].files.values()},
-                                _record(d, "landing", delivery.encoding, drops[d].completed_at, described[d]))
+            lake.store_delivery(
+                d,
+                {p.name: p for p in drops[d].files.values()},
+                _record(d, "landing", delivery.encoding, drops[d].completed_at, described[d]),
+            )
             _add_metadata(context, lake, d, "landing", described[d], time.perf_counter() - started)
     else:
         for d in dates:
@@ -75,8 +85,12 @@ def raw_delivery(context: AssetExecutionContext, config: RawDeliveryConfig, lake
             workdir = lake.scratch / "deliveries" / uuid.uuid4().hex
             try:
                 generate_day(
-                    GeneratorConfig(date=dt.date.fromisoformat(d), rows=config.rows, seed=config.seed,
-                                    defect_rates={**DEFAULT_DEFECT_RATES, **config.defect_rates}),
+                    GeneratorConfig(
+                        date=dt.date.fromisoformat(d),
+                        rows=config.rows,
+                        seed=config.seed,
+                        defect_rates={**DEFAULT_DEFECT_RATES, **config.defect_rates},
+                    ),
                     workdir,
                 )
                 files = {name: workdir / e.file for name, e in ENTITIES.items()}
@@ -96,12 +110,24 @@ def _describe_files(files: dict[str, Path], encoding: str) -> dict[str, dict]:
 
 def _record(date: str, source: str, encoding: str, completed_at: dt.datetime, entities: dict) -> dict:
     """The batch record kept in the raw zone's manifest (and loaded into quality.batches)."""
-    return {"date": date, "source": source, "encoding": encoding, "completed_at": completed_at.isoformat(),
-            "ingested_at": dt.datetime.now(dt.UTC).isoformat(), "entities": entities}
+    return {
+        "date": date,
+        "source": source,
+        "encoding": encoding,
+        "completed_at": completed_at.isoformat(),
+        "ingested_at": dt.datetime.now(dt.UTC).isoformat(),
+        "entities": entities,
+    }
 
 
-def _add_metadata(context: AssetExecutionContext, lake: LakeResource, date: str, source: str,
-                  described: dict[str, dict], seconds: float) -> None:
+def _add_metadata(
+    context: AssetExecutionContext,
+    lake: LakeResource,
+    date: str,
+    source: str,
+    described: dict[str, dict],
+    seconds: float,
+) -> None:
     """Each raw asset's own numbers for the day (a range run records every day separately)."""
     for entity, file in described.items():
         context.add_asset_metadata(

@@ -1,13 +1,13 @@
 """Silver: cleaned Parquet per entity plus its quarantine, written together from one read of the raw file."""
 
-
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import reduce
 
 from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, BackfillPolicy, Output, multi_asset
-from pyspark.sql import DataFrame, SparkSession, functions as F
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from banking_lakehouse.checks.factory import CheckInputs, check_specs, evaluate
 from banking_lakehouse.contracts import CONTRACTS, column_schema
@@ -25,14 +25,19 @@ OWNERS = ["team:data-engineering"]
 def _outs(entity: str) -> dict[str, AssetOut]:
     return {
         "silver": AssetOut(
-            key=["silver", entity], description=f"Cleaned, typed, deduplicated {entity}.",
-            kinds={"spark", "parquet"}, owners=OWNERS, tags={"layer": "silver"},
+            key=["silver", entity],
+            description=f"Cleaned, typed, deduplicated {entity}.",
+            kinds={"spark", "parquet"},
+            owners=OWNERS,
+            tags={"layer": "silver"},
             metadata={"dagster/column_schema": column_schema(CONTRACTS[entity])},
         ),
         "quarantine": AssetOut(
             key=["quarantine", entity],
             description=f"Rejected {entity} lines: reason, record as delivered, file, line, batch date.",
-            kinds={"spark", "parquet"}, owners=OWNERS, tags={"layer": "silver"},
+            kinds={"spark", "parquet"},
+            owners=OWNERS,
+            tags={"layer": "silver"},
         ),
     }
 
@@ -59,8 +64,13 @@ class RawReader:
     def read(self, entity: str, date: str) -> DataFrame:
         delivery = self.lake.delivery(date)
         name = delivery["entities"][entity]["file"]
-        df, report = read_raw(self.spark, self.lake.local_raw_file(date, name),
-                              file_spec(entity, name, delivery["encoding"]), self.area, date)
+        df, report = read_raw(
+            self.spark,
+            self.lake.local_raw_file(date, name),
+            file_spec(entity, name, delivery["encoding"]),
+            self.area,
+            date,
+        )
         self.reports[date] = {
             "raw_records": report.records,
             "blank_lines": report.blank_lines,
@@ -76,14 +86,19 @@ def raw_reader(spark: SparkSession, lake: LakeResource) -> Iterator[RawReader]:
         yield RawReader(spark, lake, area)
 
 
-def _publish(context, entity: str, silver: DataFrame, quarantine: DataFrame, spark, lake: LakeResource, reader: RawReader):
+def _publish(
+    context, entity: str, silver: DataFrame, quarantine: DataFrame, spark, lake: LakeResource, reader: RawReader
+):
     counts = quarantine.groupBy("batch_date", "reason").count().collect()
     for date in context.partition_keys:  # per day, so a range run records each day's own numbers
         context.add_asset_metadata(reader.reports[date], asset_key=["silver", entity], partition_key=date)
         # Numeric per-reason counts, so the UI plots each reason across partitions.
         by_reason = {r["reason"]: r["count"] for r in counts if r["batch_date"].isoformat() == date}
-        context.add_asset_metadata({f"quarantined_{k}": v for k, v in sorted(by_reason.items())},
-                                   asset_key=["quarantine", entity], partition_key=date)
+        context.add_asset_metadata(
+            {f"quarantined_{k}": v for k, v in sorted(by_reason.items())},
+            asset_key=["quarantine", entity],
+            partition_key=date,
+        )
     yield Output(silver, output_name="silver")
     yield Output(quarantine, output_name="quarantine")
     spark.catalog.clearCache()  # the cached classification (transforms.silver._split) is written out
@@ -107,11 +122,11 @@ def build_master_asset(entity: str):
         session = spark.spark_session
         with raw_reader(session, lake) as reader:
             cleaned = [
-                clean_master(reader.read(entity, d), spec, dt.date.fromisoformat(d))
-                for d in context.partition_keys
+                clean_master(reader.read(entity, d), spec, dt.date.fromisoformat(d)) for d in context.partition_keys
             ]
-            yield from _publish(context, entity, _union([s for s, _ in cleaned]), _union([q for _, q in cleaned]),
-                                session, lake, reader)
+            yield from _publish(
+                context, entity, _union([s for s, _ in cleaned]), _union([q for _, q in cleaned]), session, lake, reader
+            )
 
     return _asset
 
@@ -128,8 +143,12 @@ def build_master_asset(entity: str):
     check_specs=check_specs(AssetKey(["silver", "transactions"])),
 )
 def silver_transactions(
-    context: AssetExecutionContext, spark: SparkResource, lake: LakeResource,
-    customers: DataFrame, accounts: DataFrame, merchants: DataFrame,
+    context: AssetExecutionContext,
+    spark: SparkResource,
+    lake: LakeResource,
+    customers: DataFrame,
+    accounts: DataFrame,
+    merchants: DataFrame,
 ):
     """Amounts, timestamps and codes normalised; orphans kept and flagged against the day's master data."""
     session = spark.spark_session
@@ -137,12 +156,22 @@ def silver_transactions(
         cleaned = [
             clean_transactions(
                 reader.read("transactions", d),
-                _for_day(customers, d), _for_day(accounts, d), _for_day(merchants, d), dt.date.fromisoformat(d),
+                _for_day(customers, d),
+                _for_day(accounts, d),
+                _for_day(merchants, d),
+                dt.date.fromisoformat(d),
             )
             for d in context.partition_keys
         ]
-        yield from _publish(context, "transactions", _union([s for s, _ in cleaned]), _union([q for _, q in cleaned]),
-                            session, lake, reader)
+        yield from _publish(
+            context,
+            "transactions",
+            _union([s for s, _ in cleaned]),
+            _union([q for _, q in cleaned]),
+            session,
+            lake,
+            reader,
+        )
 
 
 silver_master_assets = [build_master_asset(e) for e in MASTER_ENTITIES]

@@ -4,7 +4,6 @@ One table of loads, one factory: a load either replaces the batch's rows (facts,
 fraud, quarantine) or upserts by surrogate key (type-1 dimensions).
 """
 
-
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -16,9 +15,9 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, asset
 from banking_lakehouse.assets import WAREHOUSE_ASSET
 from banking_lakehouse.checks.factory import CheckInputs, check_specs, evaluate
 from banking_lakehouse.checks.freshness import WAREHOUSE_FRESHNESS
+from banking_lakehouse.entities import ENTITIES
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.postgres import PostgresResource
-from banking_lakehouse.entities import ENTITIES
 
 
 def _fraud_metrics(lake: LakeResource, dates: list[str], loaded: list[pa.Table]) -> dict[str, float | int]:
@@ -39,21 +38,40 @@ class Load:
     table: str  # schema.table
     upsert_key: str | None = None  # None: replace the batch's rows
     after: tuple[str, ...] = ()  # warehouse loads that must land first
-    metrics: Callable[[LakeResource, list[str], list[pa.Table]], dict] | None = None  # extra metadata from the loaded rows
+    metrics: Callable[[LakeResource, list[str], list[pa.Table]], dict] | None = (
+        None  # extra metadata from the loaded rows
+    )
 
 
 LOADS = (
     Load("dim_customer", (("gold", "dim_customer"),), "gold.dim_customer", upsert_key="customer_key"),
     Load("dim_account", (("gold", "dim_account"),), "gold.dim_account", upsert_key="account_key"),
     Load("dim_merchant", (("gold", "dim_merchant"),), "gold.dim_merchant", upsert_key="merchant_key"),
-    Load("fact_transactions", (("gold", "fact_transactions"),), "gold.fact_transactions",
-         after=("dim_customer", "dim_account", "dim_merchant")),
-    Load("daily_customer_summary", (("gold", "daily_customer_summary"),), "gold.daily_customer_summary",
-         after=("fact_transactions",)),
-    Load("merchant_daily_summary", (("gold", "merchant_daily_summary"),), "gold.merchant_daily_summary",
-         after=("fact_transactions",)),
-    Load("fraud_transactions", (("gold", "fraud_transactions"),), "gold.fraud_transactions", after=("fact_transactions",),
-         metrics=_fraud_metrics),
+    Load(
+        "fact_transactions",
+        (("gold", "fact_transactions"),),
+        "gold.fact_transactions",
+        after=("dim_customer", "dim_account", "dim_merchant"),
+    ),
+    Load(
+        "daily_customer_summary",
+        (("gold", "daily_customer_summary"),),
+        "gold.daily_customer_summary",
+        after=("fact_transactions",),
+    ),
+    Load(
+        "merchant_daily_summary",
+        (("gold", "merchant_daily_summary"),),
+        "gold.merchant_daily_summary",
+        after=("fact_transactions",),
+    ),
+    Load(
+        "fraud_transactions",
+        (("gold", "fraud_transactions"),),
+        "gold.fraud_transactions",
+        after=("fact_transactions",),
+        metrics=_fraud_metrics,
+    ),
     Load("quarantine", tuple(("quarantine", e) for e in ENTITIES), "quality.quarantine"),
 )
 
@@ -86,8 +104,12 @@ def build_load_asset(load: Load):
                     months.update(postgres.ensure_fact_partitions(data.column("transaction_date")))
                 where = {"batch_date": date} | ({"entity": source[1]} if source[0] == "quarantine" else {})
                 replaced += postgres.replace_rows(load.table, data, where)
-            metadata = {"dagster/row_count": rows, "rows_replaced": replaced, "table": load.table,
-                        "load_seconds": round(time.perf_counter() - started, 2)}
+            metadata = {
+                "dagster/row_count": rows,
+                "rows_replaced": replaced,
+                "table": load.table,
+                "load_seconds": round(time.perf_counter() - started, 2),
+            }
             if months:
                 metadata["monthly_partitions"] = ", ".join(sorted(months))
             if load.metrics:

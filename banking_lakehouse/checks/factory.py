@@ -24,7 +24,8 @@ from dagster import (
     MetadataValue,
     Output,
 )
-from pyspark.sql import SparkSession, functions as F
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from banking_lakehouse.checks.rules import (
     ANOMALY_MAD_SIGMAS,
@@ -76,8 +77,9 @@ Outcome = tuple[int, dict]  # failing rows, metadata
 def check_specs(asset: AssetKey) -> list[AssetCheckSpec]:
     """Partitioned check specs: each day's result belongs to that day, also in a multi-day run."""
     return [
-        AssetCheckSpec(r.name, asset=asset, description=r.description, blocking=r.blocking,
-                       partitions_def=daily_partitions_def)
+        AssetCheckSpec(
+            r.name, asset=asset, description=r.description, blocking=r.blocking, partitions_def=daily_partitions_def
+        )
         for r in rules_for(asset)
     ]
 
@@ -117,7 +119,7 @@ def contract_outcomes(asset: AssetKey, inputs: CheckInputs) -> dict[str, dict[st
         totals = {name: int(by_day.get(date, {}).get(name) or 0) for name in aggs}
         of_day = df.where(day == date)
 
-        def examples(condition, columns: list[str]) -> MetadataValue:
+        def examples(condition, columns: list[str], of_day=of_day) -> MetadataValue:
             rows = of_day.where(condition).select("source_file", "source_line", *columns).limit(EXAMPLE_ROWS).collect()
             return _markdown([r.asDict() for r in rows])
 
@@ -131,14 +133,20 @@ def contract_outcomes(asset: AssetKey, inputs: CheckInputs) -> dict[str, dict[st
             "contract_schema": schema,
             "completeness": (
                 totals["incomplete"],
-                {**{f"nulls_{c}": totals[f"null_{c}"] for c in required},
-                 "examples": examples(incomplete, required) if totals["incomplete"] else _markdown([])},
+                {
+                    **{f"nulls_{c}": totals[f"null_{c}"] for c in required},
+                    "examples": examples(incomplete, required) if totals["incomplete"] else _markdown([]),
+                },
             ),
             "uniqueness": (duplicates, {"duplicate_values": duplicates, "examples": _markdown(dup_examples)}),
             "validity": (
                 totals["invalid"],
-                {**{f"{r.column}_{r.check}": totals[f"invalid_{i}"] for i, r in enumerate(validity)},
-                 "examples": examples(invalid, sorted({r.column for r in validity})) if totals["invalid"] else _markdown([])},
+                {
+                    **{f"{r.column}_{r.check}": totals[f"invalid_{i}"] for i, r in enumerate(validity)},
+                    "examples": examples(invalid, sorted({r.column for r in validity}))
+                    if totals["invalid"]
+                    else _markdown([]),
+                },
             ),
         }
     return outcomes
@@ -150,7 +158,12 @@ def _accounting(asset: AssetKey, rule: Rule, inputs: CheckInputs) -> Outcome:
     silver = sum(inputs.lake.partition_stats(["silver", entity], d)["rows"] for d in inputs.dates)
     quarantined = sum(inputs.lake.partition_stats(["quarantine", entity], d)["rows"] for d in inputs.dates)
     missing = raw - silver - quarantined
-    return abs(missing), {"raw_rows": raw, "silver_rows": silver, "quarantined_rows": quarantined, "unaccounted_rows": missing}
+    return abs(missing), {
+        "raw_rows": raw,
+        "silver_rows": silver,
+        "quarantined_rows": quarantined,
+        "unaccounted_rows": missing,
+    }
 
 
 def _quarantine_rate(asset: AssetKey, rule: Rule, inputs: CheckInputs) -> Outcome:
@@ -160,7 +173,12 @@ def _quarantine_rate(asset: AssetKey, rule: Rule, inputs: CheckInputs) -> Outcom
     counted = sum(pc.sum(pc.not_equal(r, "exact_duplicate")).as_py() or 0 for r in reasons)
     rate = counted / raw if raw else 0.0
     failed = counted if rate > rule.threshold else 0
-    return failed, {"quarantined_rows": counted, "raw_rows": raw, "quarantine_rate": round(rate, 6), "threshold": rule.threshold}
+    return failed, {
+        "quarantined_rows": counted,
+        "raw_rows": raw,
+        "quarantine_rate": round(rate, 6),
+        "threshold": rule.threshold,
+    }
 
 
 def _batch_freshness(asset: AssetKey, rule: Rule, inputs: CheckInputs) -> Outcome:
@@ -219,8 +237,10 @@ def _quarantined_share(inputs: CheckInputs, first: str, last: str) -> dict[str, 
 def _warehouse_metric(column: str):
     def values(inputs: CheckInputs, first: str, last: str) -> dict[str, float]:
         rows = inputs.postgres.fetch(_sql("batch_metrics.sql"), {"first": first, "last": last})
-        metrics = {d.isoformat(): {"amount_usd": float(amount), "fraud_rate": fraud / facts if facts else 0.0}
-                   for d, facts, amount, fraud in rows}
+        metrics = {
+            d.isoformat(): {"amount_usd": float(amount), "fraud_rate": fraud / facts if facts else 0.0}
+            for d, facts, amount, fraud in rows
+        }
         return {d: m[column] for d, m in metrics.items()}
 
     return values
@@ -245,14 +265,20 @@ def _anomaly(asset: AssetKey, rule: Rule, inputs: CheckInputs) -> Outcome:
     value = values.get(date, 0.0)
     history = [v for d, v in sorted(values.items()) if d < date]
     if len(history) < ANOMALY_MIN_HISTORY:
-        return 0, {"value": value, "history_batches": len(history),
-                   "band": f"insufficient history: needs {ANOMALY_MIN_HISTORY} earlier batches"}
+        return 0, {
+            "value": value,
+            "history_batches": len(history),
+            "band": f"insufficient history: needs {ANOMALY_MIN_HISTORY} earlier batches",
+        }
     median = statistics.median(history)
     mad = statistics.median(abs(v - median) for v in history)
     half = max(ANOMALY_MAD_SIGMAS * 1.4826 * mad, ANOMALY_MIN_RELATIVE_BAND * abs(median), rule.min_band)
     low, high = median - half, median + half
     return int(not low <= value <= high), {
-        "value": value, "median": median, "band_low": round(low, 6), "band_high": round(high, 6),
+        "value": value,
+        "median": median,
+        "band_low": round(low, 6),
+        "band_high": round(high, 6),
         "history_batches": len(history),
     }
 
@@ -265,7 +291,11 @@ def _aggregate_reconciliation(asset: AssetKey, rule: Rule, inputs: CheckInputs) 
         aggregate += pc.sum(data.column("total_amount_usd")).as_py() or Decimal(0)
     fact = inputs.fact_totals[2]
     difference = aggregate - fact
-    return int(difference != 0), {"aggregate_amount_usd": float(aggregate), "fact_amount_usd": float(fact), "difference": float(difference)}
+    return int(difference != 0), {
+        "aggregate_amount_usd": float(aggregate),
+        "fact_amount_usd": float(fact),
+        "difference": float(difference),
+    }
 
 
 EVALUATORS: dict[str, Callable[[AssetKey, Rule, CheckInputs], Outcome]] = {
@@ -280,7 +310,9 @@ EVALUATORS: dict[str, Callable[[AssetKey, Rule, CheckInputs], Outcome]] = {
 }
 
 
-def evaluate(context: AssetExecutionContext, asset: AssetKey, inputs: CheckInputs) -> Iterator[AssetCheckEvaluation | Output]:
+def evaluate(
+    context: AssetExecutionContext, asset: AssetKey, inputs: CheckInputs
+) -> Iterator[AssetCheckEvaluation | Output]:
     """Every rule of the asset evaluated for each day of the run, each result recorded against its own
     partition (with failing counts and examples); a failed blocking ERROR rule stops the step once all
     are recorded, so nothing downstream materializes on top of it."""

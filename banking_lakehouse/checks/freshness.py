@@ -5,4 +5,6 @@ import datetime as dt
 
 from dagster import FreshnessPolicy
 
-WAREHOUSE_FRESHNESS = FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=30), warn_window=dt.timedelta(hours=26))
+WAREHOUSE_FRESHNESS = FreshnessPolicy.time_window(
+    fail_window=dt.timedelta(hours=30), warn_window=dt.timedelta(hours=26)
+)

@@ -16,8 +16,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from banking_lakehouse import reference as ref
-from banking_lakehouse.generator.config import GeneratorConfig
 from banking_lakehouse.entities import ENTITIES
+from banking_lakehouse.generator.config import GeneratorConfig
 from banking_lakehouse.generator.defects import inject_defects
 from banking_lakehouse.generator.fraud import inject_fraud
 from banking_lakehouse.generator.master import Population, build_population, deliver_master
@@ -34,14 +34,16 @@ def _render(cfg: GeneratorConfig, pop: Population, tx: Transactions) -> tuple[di
     ids = pc.binary_join_element_wise(f"T{day}", seq, "")
     country = pop.merchant_country[tx.merchant]
     currency = np.array([ref.COUNTRIES[c][1] for c in ref.COUNTRIES], dtype=object)
-    currency_of = dict(zip(ref.COUNTRIES, currency))
+    currency_of = dict(zip(ref.COUNTRIES, currency, strict=True))
     tx_currency = np.vectorize(currency_of.get, otypes=[object])(country)
     rate = np.vectorize(ref.USD_RATES.get, otypes=[float])(tx_currency)
     cents = np.maximum(np.round(tx.amount_usd / rate * 100).astype(np.int64), 1)
     whole = pc.cast(pa.array(cents // 100), pa.string())
     frac = pc.utf8_lpad(pc.cast(pa.array(cents % 100), pa.string()), 2, "0")
     # Naive seconds cast to text is ~20x faster than a tz-aware strftime; the values are UTC.
-    ts_text = pc.replace_substring(pc.cast(pa.array(tx.ts, pa.timestamp("s")), pa.string()), " ", "T", max_replacements=1)
+    ts_text = pc.replace_substring(
+        pc.cast(pa.array(tx.ts, pa.timestamp("s")), pa.string()), " ", "T", max_replacements=1
+    )
     acc_ids = pa.array(pop.accounts["account_id"].to_numpy(), pa.string())
     cust_ids = pa.array(pop.customers["customer_id"].to_numpy(), pa.string())
     merch_ids = pa.array(pop.merchants["merchant_id"].to_numpy(), pa.string())
@@ -107,8 +109,10 @@ def generate_day(cfg: GeneratorConfig, out_dir: str | os.PathLike) -> dict:
         "date": cfg.date.isoformat(),
         "seed": cfg.seed,
         "rows": raw_rows,
-        "files": {name: {"name": e.file, "rows": raw_rows if name == "transactions" else len(master[name])}
-                  for name, e in ENTITIES.items()},
+        "files": {
+            name: {"name": e.file, "rows": raw_rows if name == "transactions" else len(master[name])}
+            for name, e in ENTITIES.items()
+        },
         "defects": defects,
         "master_defects": master_defects,
         "fraud": {p: len(v) for p, v in fraud_ids.items()},

@@ -14,16 +14,28 @@ from banking_lakehouse.generator.config import GeneratorConfig
 from banking_lakehouse.generator.master import noisy_country
 
 IN_PLACE = [
-    "missing_required", "invalid_amount", "formatted_amount", "mixed_timestamp", "invalid_timestamp",
-    "currency_noise", "invalid_currency", "country_noise", "categorical_noise", "non_positive_amount",
-    "outlier", "orphan_customer", "orphan_merchant", "orphan_account", "late_arrival",
+    "missing_required",
+    "invalid_amount",
+    "formatted_amount",
+    "mixed_timestamp",
+    "invalid_timestamp",
+    "currency_noise",
+    "invalid_currency",
+    "country_noise",
+    "categorical_noise",
+    "non_positive_amount",
+    "outlier",
+    "orphan_customer",
+    "orphan_merchant",
+    "orphan_account",
+    "late_arrival",
 ]
 REQUIRED_FIELDS = ["transaction_id", "account_id", "amount", "transaction_ts"]
 ORPHAN_ID_BASE = 8_000_000
 
 
 def iso_utc(epoch: int) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def formatted(cents: int, variant: int) -> str:
@@ -35,7 +47,7 @@ def formatted(cents: int, variant: int) -> str:
 
 
 def mixed_timestamp(epoch: int, variant: int) -> str:
-    moment = dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
+    moment = dt.datetime.fromtimestamp(epoch, dt.UTC)
     if variant == 0:
         offset = dt.timezone(dt.timedelta(hours=2))
         return moment.astimezone(offset).isoformat()
@@ -137,4 +149,3 @@ def inject_defects(
     counts = {code: int(k.get(code, 0)) for code in cfg.defect_rates}
     counts["conflicting_duplicate"] = 2 * k.get("conflicting_duplicate", 0)
     return delivered, counts, delivered.num_rows
-

@@ -30,13 +30,19 @@ def inject_fraud(cfg: GeneratorConfig, pop: Population, tx: Transactions) -> tup
         "velocity": max(1, wanted["velocity"] // VELOCITY_BURST),
     }
     need = (
-        wanted["large_amount"] + bursts["card_testing"] * CARD_TESTING_BURST + bursts["velocity"] * VELOCITY_BURST
-        + 2 * wanted["impossible_travel"] + wanted["risky_merchant_night"] + wanted["spending_spike"]
+        wanted["large_amount"]
+        + bursts["card_testing"] * CARD_TESTING_BURST
+        + bursts["velocity"] * VELOCITY_BURST
+        + 2 * wanted["impossible_travel"]
+        + wanted["risky_merchant_night"]
+        + wanted["spending_spike"]
     )
     free = iter(rng.choice(n, need, replace=False))
     take = lambda k: np.array([next(free) for _ in range(k)], dtype=np.int64)  # noqa: E731
     # Burst accounts are distinct so one pattern's rows never shape another's.
-    burst_accounts = iter(rng.choice(len(pop.account_customer), sum(bursts.values()) + wanted["impossible_travel"], replace=False))
+    burst_accounts = iter(
+        rng.choice(len(pop.account_customer), sum(bursts.values()) + wanted["impossible_travel"], replace=False)
+    )
     day0 = day_start_epoch(cfg.date)
     pools = merchant_pools(pop)
     home_of = pop.customers["country"].to_numpy()

@@ -14,7 +14,18 @@ from banking_lakehouse.generator.identities import build_pools, emails
 COUNTRY_CODES = np.array(list(ref.COUNTRIES), dtype=object)
 COUNTRY_SHARES = np.array([c[3] for c in ref.COUNTRIES.values()])
 COUNTRY_SHARES = COUNTRY_SHARES / COUNTRY_SHARES.sum()
-DIAL_CODES = {"US": "1", "CA": "1", "GB": "44", "FR": "33", "DE": "49", "ES": "34", "CH": "41", "JP": "81", "AU": "61", "SE": "46"}
+DIAL_CODES = {
+    "US": "1",
+    "CA": "1",
+    "GB": "44",
+    "FR": "33",
+    "DE": "49",
+    "ES": "34",
+    "CH": "41",
+    "JP": "81",
+    "AU": "61",
+    "SE": "46",
+}
 CATEGORY_MCC = np.array([c[0] for c in ref.MERCHANT_CATEGORIES], dtype=object)
 CATEGORY_NAME = np.array([c[1] for c in ref.MERCHANT_CATEGORIES], dtype=object)
 CATEGORY_RISK = np.array([c[2] for c in ref.MERCHANT_CATEGORIES], dtype=object)
@@ -111,13 +122,19 @@ def build_population(cfg: GeneratorConfig) -> Population:
         (code, cat) for code in ref.COUNTRIES for cat in sorted(PHYSICAL_CATEGORIES)[:4]
     ]
     rest = m - len(seeded)
-    m_country = np.concatenate([np.array([s[0] for s in seeded], dtype=object), rng.choice(COUNTRY_CODES, rest, p=COUNTRY_SHARES)])
-    m_category = np.concatenate([np.array([s[1] for s in seeded]), rng.choice(len(CATEGORY_NAME), rest, p=CATEGORY_WEIGHT)])
+    m_country = np.concatenate(
+        [np.array([s[0] for s in seeded], dtype=object), rng.choice(COUNTRY_CODES, rest, p=COUNTRY_SHARES)]
+    )
+    m_category = np.concatenate(
+        [np.array([s[1] for s in seeded]), rng.choice(len(CATEGORY_NAME), rest, p=CATEGORY_WEIGHT)]
+    )
     company = pools.companies[rng.integers(0, len(pools.companies), m)]
     merchants = pd.DataFrame(
         {
             "merchant_id": [f"M{i:06d}" for i in range(1, m + 1)],
-            "name": [f"{c} {CATEGORY_NAME[k].replace('_', ' ').title()}" for c, k in zip(company, m_category)],
+            "name": [
+                f"{c} {CATEGORY_NAME[k].replace('_', ' ').title()}" for c, k in zip(company, m_category, strict=True)
+            ],
             "mcc": CATEGORY_MCC[m_category],
             "category": CATEGORY_NAME[m_category],
             "city": _city_for(rng, m_country),
@@ -141,7 +158,11 @@ def deliver_master(cfg: GeneratorConfig, pop: Population) -> tuple[dict[str, pd.
     out: dict[str, pd.DataFrame] = {}
     counts: dict[str, dict[str, int]] = {}
     tables = {"customers": pop.customers, "accounts": pop.accounts, "merchants": pop.merchants}
-    id_prefix = {"customers": ("customer_id", "C{:07d}"), "accounts": ("account_id", "A{:08d}"), "merchants": ("merchant_id", "M{:06d}")}
+    id_prefix = {
+        "customers": ("customer_id", "C{:07d}"),
+        "accounts": ("account_id", "A{:08d}"),
+        "merchants": ("merchant_id", "M{:06d}"),
+    }
     for entity, clean in tables.items():
         rates = cfg.master_defect_rates.get(entity, {})
         df = clean.copy()
@@ -150,7 +171,7 @@ def deliver_master(cfg: GeneratorConfig, pop: Population) -> tuple[dict[str, pd.
         id_col, id_fmt = id_prefix[entity]
         next_extra = EXTRA_ID_BASE
 
-        def fresh(n: int) -> pd.DataFrame:
+        def fresh(n: int, clean=clean, id_col=id_col, id_fmt=id_fmt) -> pd.DataFrame:
             nonlocal next_extra
             rows = clean.iloc[rng.integers(0, len(clean), n)].copy()
             rows[id_col] = [id_fmt.format(next_extra + i) for i in range(n)]
@@ -168,7 +189,11 @@ def deliver_master(cfg: GeneratorConfig, pop: Population) -> tuple[dict[str, pd.
             extras.append(dup)
         if k.get("missing_required"):
             rows = fresh(k["missing_required"])
-            required = {"customers": ["last_name", "email"], "accounts": ["customer_id", "currency"], "merchants": ["name", "mcc"]}[entity]
+            required = {
+                "customers": ["last_name", "email"],
+                "accounts": ["customer_id", "currency"],
+                "merchants": ["name", "mcc"],
+            }[entity]
             for i, col in enumerate(np.array(required)[np.arange(len(rows)) % len(required)]):
                 rows.iloc[i, rows.columns.get_loc(col)] = None
             extras.append(rows)

@@ -9,7 +9,13 @@ import numpy as np
 
 from banking_lakehouse import reference as ref
 from banking_lakehouse.generator.config import GeneratorConfig
-from banking_lakehouse.generator.master import ATM_CATEGORY, CATEGORY_RISK, CATEGORY_TICKET, PHYSICAL_CATEGORIES, Population
+from banking_lakehouse.generator.master import (
+    ATM_CATEGORY,
+    CATEGORY_RISK,
+    CATEGORY_TICKET,
+    PHYSICAL_CATEGORIES,
+    Population,
+)
 
 CHANNEL_P = np.array([0.33, 0.37, 0.15, 0.10, 0.05])  # online, pos, mobile, atm, branch
 CH_ONLINE, CH_POS, CH_MOBILE, CH_ATM, CH_BRANCH = range(5)
@@ -37,12 +43,12 @@ class Transactions:
     amount_usd: np.ndarray
     ts: np.ndarray  # epoch seconds, UTC
 
-    def take(self, order: np.ndarray) -> "Transactions":
+    def take(self, order: np.ndarray) -> Transactions:
         return Transactions(*(getattr(self, f)[order] for f in self.__dataclass_fields__))
 
 
 def day_start_epoch(date: dt.date) -> int:
-    return int(dt.datetime(date.year, date.month, date.day, tzinfo=dt.timezone.utc).timestamp())
+    return int(dt.datetime(date.year, date.month, date.day, tzinfo=dt.UTC).timestamp())
 
 
 def merchant_pools(pop: Population) -> dict[tuple[str, str], np.ndarray]:
@@ -57,10 +63,14 @@ def merchant_pools(pop: Population) -> dict[tuple[str, str], np.ndarray]:
     return pools
 
 
-def draw_amount_usd(rng: np.random.Generator, pop: Population, account: np.ndarray, merchant: np.ndarray, weekday: int) -> np.ndarray:
+def draw_amount_usd(
+    rng: np.random.Generator, pop: Population, account: np.ndarray, merchant: np.ndarray, weekday: int
+) -> np.ndarray:
     """Log-normal around the customer's typical ticket, nudged by category and weekday."""
     customer = pop.account_customer[account]
-    median = 40.0 * pop.customer_scale[customer] * CATEGORY_FACTOR[pop.merchant_category[merchant]] * WEEKDAY_AMOUNT[weekday]
+    median = (
+        40.0 * pop.customer_scale[customer] * CATEGORY_FACTOR[pop.merchant_category[merchant]] * WEEKDAY_AMOUNT[weekday]
+    )
     return np.maximum(np.round(median * rng.lognormal(0.0, 0.45, len(account)), 2), 0.5)
 
 
@@ -94,7 +104,9 @@ def build_transactions(cfg: GeneratorConfig, pop: Population, n: int) -> Transac
     branch = channel == CH_BRANCH
     ttype[branch] = rng.choice([TT_TRANSFER, TT_PAYMENT], branch.sum())
     remote = np.isin(channel, [CH_ONLINE, CH_MOBILE])
-    ttype[remote] = rng.choice([TT_PURCHASE, TT_PAYMENT, TT_TRANSFER, TT_REFUND], remote.sum(), p=[0.7, 0.2, 0.08, 0.02])
+    ttype[remote] = rng.choice(
+        [TT_PURCHASE, TT_PAYMENT, TT_TRANSFER, TT_REFUND], remote.sum(), p=[0.7, 0.2, 0.08, 0.02]
+    )
     pos = channel == CH_POS
     ttype[pos] = rng.choice([TT_PURCHASE, TT_REFUND], pos.sum(), p=[0.98, 0.02])
 

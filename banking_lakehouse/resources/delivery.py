@@ -72,7 +72,11 @@ class DeliverySource(ConfigurableResource):
             if len(found) == 1:
                 files[entity] = found[0]
             else:
-                problems.append(f"{name} or {name}{COMPRESSED_SUFFIX}" if not found else f"both {name} and {name}{COMPRESSED_SUFFIX}")
+                problems.append(
+                    f"{name} or {name}{COMPRESSED_SUFFIX}"
+                    if not found
+                    else f"both {name} and {name}{COMPRESSED_SUFFIX}"
+                )
         if problems:
             raise DeliveryMissing(
                 f"delivery {date}: landing directory {directory} is marked complete but "

@@ -20,7 +20,8 @@ from dagster import ConfigurableResource
 from psycopg import sql
 from pydantic import Field
 
-from banking_lakehouse import reference as ref, settings
+from banking_lakehouse import reference as ref
+from banking_lakehouse import settings
 from banking_lakehouse.sql import read_sql
 
 COPY_CHUNK_ROWS = 200_000
@@ -154,17 +155,25 @@ class PostgresResource(ConfigurableResource):
         staging = sql.Identifier(f"stage_{table.split('.')[1]}")
         columns = [sql.Identifier(c) for c in data.column_names]
         updates = sql.SQL(", ").join(
-            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in data.column_names if c != key
+            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
+            for c in data.column_names
+            if c != key
         )
         with self.connect() as conn:
             conn.execute(
-                sql.SQL("CREATE TEMPORARY TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(staging, _qualified(table))
+                sql.SQL("CREATE TEMPORARY TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
+                    staging, _qualified(table)
+                )
             )
             self._copy(conn, staging, data)
             conn.execute(
                 sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) DO UPDATE SET {}").format(
-                    _qualified(table), sql.SQL(", ").join(columns), sql.SQL(", ").join(columns), staging,
-                    sql.Identifier(key), updates,
+                    _qualified(table),
+                    sql.SQL(", ").join(columns),
+                    sql.SQL(", ").join(columns),
+                    staging,
+                    sql.Identifier(key),
+                    updates,
                 )
             )
 

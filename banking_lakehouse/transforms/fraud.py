@@ -7,7 +7,8 @@ account's median over its history and the batch (the batch alone on the first da
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, Window, functions as F
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
 
 LARGE_AMOUNT_USD = 30_000
 SMALL_AMOUNT_USD = 5
@@ -44,7 +45,9 @@ def detect_fraud(batch: DataFrame, history: DataFrame, customers: DataFrame) -> 
     ).select("transaction_id", "card_testing")
     velocity = _in_dense_window(df, ["account_key"], 3_600, 10, "velocity").select("transaction_id", "velocity")
 
-    previous = Window.partitionBy("account_key").orderBy("_epoch", "transaction_id")  # ties broken: same result every run
+    previous = Window.partitionBy("account_key").orderBy(
+        "_epoch", "transaction_id"
+    )  # ties broken: same result every run
     home = customers.select("customer_key", F.col("country").alias("_home"))
     travel = (
         df.where("is_card_present")
@@ -63,11 +66,15 @@ def detect_fraud(batch: DataFrame, history: DataFrame, customers: DataFrame) -> 
 
     # The account's typical ticket over its history and this batch: robust even for a quiet account.
     account_median = (
-        history.select("account_key", "amount_usd").unionByName(df.select("account_key", "amount_usd"))
-        .groupBy("account_key").agg(F.median("amount_usd").alias("_account_median"))
+        history.select("account_key", "amount_usd")
+        .unionByName(df.select("account_key", "amount_usd"))
+        .groupBy("account_key")
+        .agg(F.median("amount_usd").alias("_account_median"))
     )
-    past = history.where(F.col("customer_key") != -1).groupBy("customer_key").agg(
-        F.avg("amount_usd").alias("_mean"), F.stddev_samp("amount_usd").alias("_std"), F.count("*").alias("_n")
+    past = (
+        history.where(F.col("customer_key") != -1)
+        .groupBy("customer_key")
+        .agg(F.avg("amount_usd").alias("_mean"), F.stddev_samp("amount_usd").alias("_std"), F.count("*").alias("_n"))
     )
     flagged = (
         df.join(account_median, "account_key", "left")
@@ -78,7 +85,9 @@ def detect_fraud(batch: DataFrame, history: DataFrame, customers: DataFrame) -> 
         .withColumn("large_amount", (F.col("amount_usd") > LARGE_AMOUNT_USD) & ~F.col("is_outlier"))
         .withColumn(
             "risky_merchant_night",
-            F.col("is_high_risk") & (F.hour("transaction_ts") < 5) & (F.col("amount_usd") > 5 * F.col("_account_median")),
+            F.col("is_high_risk")
+            & (F.hour("transaction_ts") < 5)
+            & (F.col("amount_usd") > 5 * F.col("_account_median")),
         )
         .withColumn(
             "spending_spike",

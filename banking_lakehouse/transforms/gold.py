@@ -7,7 +7,8 @@ the same key without a lookup table, and the key reveals nothing without the sec
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, Window, functions as F
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
 
 from banking_lakehouse import reference as ref
 
@@ -33,7 +34,12 @@ def dim_customer(customers: DataFrame, secret: str) -> DataFrame:
         keyed_token(F.concat_ws(" ", "first_name", "last_name"), secret).alias("customer_name"),
         F.regexp_replace("email", r"^[^@]+@", "***@").alias("email_masked"),
         F.concat(F.lit("***-"), F.substring(F.regexp_replace("phone", r"[^0-9]", ""), -4, 4)).alias("phone_masked"),
-        "city", "country", "segment", "risk_rating", "join_date", "batch_date",
+        "city",
+        "country",
+        "segment",
+        "risk_rating",
+        "join_date",
+        "batch_date",
     )
 
 
@@ -42,7 +48,11 @@ def dim_account(accounts: DataFrame, secret: str) -> DataFrame:
         surrogate_key("account_id", secret).alias("account_key"),
         keyed_token("account_id", secret).alias("account_id"),
         surrogate_key("customer_id", secret).alias("customer_key"),
-        "account_type", "currency", "status", "opened_date", "batch_date",
+        "account_type",
+        "currency",
+        "status",
+        "opened_date",
+        "batch_date",
     )
 
 
@@ -51,7 +61,12 @@ def dim_merchant(merchants: DataFrame, secret: str) -> DataFrame:
         surrogate_key("merchant_id", secret).alias("merchant_key"),
         "merchant_id",
         F.col("name").alias("merchant_name"),
-        "category", "mcc", "city", "country", "risk_level", "batch_date",
+        "category",
+        "mcc",
+        "city",
+        "country",
+        "risk_level",
+        "batch_date",
     )
 
 
@@ -61,8 +76,11 @@ def _key_or_unknown(natural_key: str, orphan_flag: str, secret: str) -> Column:
 
 def amount_category(amount_usd: Column) -> Column:
     return (
-        F.when(amount_usd < 10, "micro").when(amount_usd < 100, "small").when(amount_usd < 1_000, "medium")
-        .when(amount_usd < 10_000, "large").otherwise("very_large")
+        F.when(amount_usd < 10, "micro")
+        .when(amount_usd < 100, "small")
+        .when(amount_usd < 1_000, "medium")
+        .when(amount_usd < 10_000, "large")
+        .otherwise("very_large")
     )
 
 
@@ -75,7 +93,9 @@ def fact_transactions(transactions: DataFrame, customers: DataFrame, merchants: 
     type_key = F.create_map(*[F.lit(x) for pair in ref.TRANSACTION_TYPE_KEYS.items() for x in pair])
     home = customers.select("customer_id", "batch_date", F.col("country").alias("_home_country"))
     risk = merchants.select("merchant_id", "batch_date", F.col("risk_level").alias("_merchant_risk"))
-    day = Window.partitionBy("batch_date", "customer_id", "transaction_date").orderBy("transaction_ts", "transaction_id")
+    day = Window.partitionBy("batch_date", "customer_id", "transaction_date").orderBy(
+        "transaction_ts", "transaction_id"
+    )
     hour = F.hour("transaction_ts")
     return (
         transactions.join(F.broadcast(home), ["customer_id", "batch_date"], "left")

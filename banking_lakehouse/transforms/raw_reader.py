@@ -10,7 +10,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from pyspark.sql import Column, DataFrame, SparkSession, functions as F
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from banking_lakehouse.resources.lake.commit import StagingArea
 from banking_lakehouse.resources.lake.storage import LocalStorage, copy_file
@@ -23,7 +24,9 @@ def _blank_to_null(column: str) -> Column:
     return F.nullif(F.trim(F.col(column)), F.lit(""))
 
 
-def read_raw(spark: SparkSession, path: Path, spec: FileSpec, area: StagingArea, prefix: str = "") -> tuple[DataFrame, FileReport]:
+def read_raw(
+    spark: SparkSession, path: Path, spec: FileSpec, area: StagingArea, prefix: str = ""
+) -> tuple[DataFrame, FileReport]:
     """Columns: `_raw` (record as text where it is not the UTF-8 of its bytes), `_raw_bytes` (as delivered), `_line` (where it starts), `_file`,
     `_parse_reason` (a quarantine reason found while reading, or null) and every field as trimmed string.
     """
@@ -36,7 +39,11 @@ def read_raw(spark: SparkSession, path: Path, spec: FileSpec, area: StagingArea,
             report = parse_file(path, spec, Path(local, "records.parquet"))
             copy_file(LocalStorage.fs, str(Path(local, "records.parquet")), area.storage.fs, parsed)
     df = spark.read.parquet(area.spark_uri(parsed)).select(
-        "_raw", "_raw_bytes", "_line", F.lit(spec.name).alias("_file"), "_parse_reason",
+        "_raw",
+        "_raw_bytes",
+        "_line",
+        F.lit(spec.name).alias("_file"),
+        "_parse_reason",
         *[_blank_to_null(c).alias(c) for c in spec.columns],
     )
     return df, report

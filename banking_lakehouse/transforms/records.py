@@ -94,8 +94,9 @@ def open_delivered(path: Path, report: FileReport) -> Iterator[io.BufferedIOBase
         report.sha256 = hashing.digest.hexdigest()
 
 
-def split_records(stream: io.BufferedIOBase, name: str, quoted: bool, chunk_bytes: int = CHUNK_BYTES
-                  ) -> Iterator[list[tuple[int, bytes]]]:
+def split_records(
+    stream: io.BufferedIOBase, name: str, quoted: bool, chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[list[tuple[int, bytes]]]:
     """Yields lists of (start line, record bytes without its line ending); a blank line is an empty record.
 
     `quoted`: double quotes protect line endings (CSV); JSON lines never hold a raw line ending.
@@ -118,7 +119,9 @@ def split_records(stream: io.BufferedIOBase, name: str, quoted: bool, chunk_byte
             return
 
 
-def _records_in(buf: bytes, line: int, quoted: bool, final: bool, name: str) -> tuple[list[tuple[int, bytes]], int, int]:
+def _records_in(
+    buf: bytes, line: int, quoted: bool, final: bool, name: str
+) -> tuple[list[tuple[int, bytes]], int, int]:
     """The complete records of buf: (records, bytes consumed, physical lines consumed)."""
     arr = np.frombuffer(buf, np.uint8)
     lf = np.flatnonzero(arr == LF)
@@ -133,7 +136,7 @@ def _records_in(buf: bytes, line: int, quoted: bool, final: bool, name: str) -> 
     idx = np.flatnonzero(np.searchsorted(quotes, ends) % 2 == 0)  # even quotes before: not inside a field
     starts = np.concatenate(([0], ends[idx] + widths[idx]))
     start_lines = line + np.concatenate(([0], idx + 1))
-    records = [(int(start_lines[k]), buf[starts[k]:ends[i]]) for k, i in enumerate(idx)]
+    records = [(int(start_lines[k]), buf[starts[k] : ends[i]]) for k, i in enumerate(idx)]
     consumed = int(starts[-1])
     lines_done = int(idx[-1] + 1) if len(idx) else 0
     if final and consumed < len(buf):  # the last record may lack a line ending (RFC 4180 allows it)
@@ -191,9 +194,7 @@ class _CsvFields:
         missing = [c for c in required if c not in names]
         if missing:
             hint = " (wrong delimiter?)" if len(names) == 1 and len(columns) > 1 else ""
-            raise RawFileError(
-                f"{name}: line 1: required column '{missing[0]}' missing from the header {names}{hint}"
-            )
+            raise RawFileError(f"{name}: line 1: required column '{missing[0]}' missing from the header {names}{hint}")
         self.width = len(names)
         # Contract order from the header's: a column the file lacks reads the None appended to each record.
         picked = [names.index(c) if c in names else len(names) for c in columns]
@@ -245,8 +246,9 @@ class FileSpec:
     encoding: str = "utf-8"
 
 
-def _record_batches(path: Path, spec: FileSpec, report: FileReport
-                    ) -> Iterator[tuple[_CsvFields | None, list[tuple[int, bytes]]]]:
+def _record_batches(
+    path: Path, spec: FileSpec, report: FileReport
+) -> Iterator[tuple[_CsvFields | None, list[tuple[int, bytes]]]]:
     """(header mapping, non-blank records) per chunk; whole-file problems raise RawFileError."""
     if not path.is_file():
         raise RawFileError(f"{spec.name}: file is missing")
@@ -256,7 +258,7 @@ def _record_batches(path: Path, spec: FileSpec, report: FileReport
         first = True
         for batch in split_records(stream, spec.name, quoted=spec.fmt == "csv"):
             if first and strip_bom and batch[0][1].startswith(BOM):
-                batch[0] = (batch[0][0], batch[0][1][len(BOM):])
+                batch[0] = (batch[0][0], batch[0][1][len(BOM) :])
             if first and spec.fmt == "csv":
                 if not batch[0][1].strip():
                     raise RawFileError(f"{spec.name}: line 1: the header is blank")
@@ -317,12 +319,18 @@ def _decoded(records: list[bytes], encoding: str) -> tuple[list[str], list[str |
     return texts, reasons
 
 
-def _batch_table(batch: list[tuple[int, bytes]], columns: list[str], encoding: str,
-                 fields: _CsvFields | None, extra: set[str], schema: pa.Schema) -> pa.Table:
+def _batch_table(
+    batch: list[tuple[int, bytes]],
+    columns: list[str],
+    encoding: str,
+    fields: _CsvFields | None,
+    extra: set[str],
+    schema: pa.Schema,
+) -> pa.Table:
     records = [data for _, data in batch]
     texts, reasons = _decoded(records, encoding)
     if fields is not None:
-        rows = [fields.split(t) if r is None else None for t, r in zip(texts, reasons)]
+        rows = [fields.split(t) if r is None else None for t, r in zip(texts, reasons, strict=True)]
         for i in [i for i, row in enumerate(rows) if row is None]:
             reasons[i] = reasons[i] or "malformed_record"
     else:
@@ -335,8 +343,8 @@ def _batch_table(batch: list[tuple[int, bytes]], columns: list[str], encoding: s
     empty = (None,) * len(columns)
     rows = [row if row is not None else empty for row in rows]
     if _is_utf8(encoding):  # the text of a clean UTF-8 record is its bytes: kept once, as bytes
-        texts = [t if r is not None else None for t, r in zip(texts, reasons)]
-    by_column = list(zip(*rows)) if rows else [[] for _ in columns]
+        texts = [t if r is not None else None for t, r in zip(texts, reasons, strict=True)]
+    by_column = list(zip(*rows, strict=True)) if rows else [[] for _ in columns]
     arrays = [
         pa.array([line for line, _ in batch], pa.int32()),
         pa.array(texts, pa.string()),

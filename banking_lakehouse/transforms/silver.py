@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from pyspark.sql import Column, DataFrame, Window, functions as F
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
 
 from banking_lakehouse import reference as ref
 from banking_lakehouse.contracts import CONTRACTS, max_lengths
 from banking_lakehouse.entities import ENTITIES, TRANSACTIONS, Entity
-from banking_lakehouse.transforms.records import FileSpec
 from banking_lakehouse.reference import EMAIL_PATTERN, PHONE_PATTERN
+from banking_lakehouse.transforms.records import FileSpec
 
 AMOUNT_PATTERN = r"^-?\$?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]{1,2})?$"
 AMOUNT_TYPE = "decimal(18,2)"
@@ -60,17 +61,26 @@ class MasterSpec:
 
 MASTER_SPECS = {
     "customers": MasterSpec(
-        ENTITIES["customers"], lowercase=["segment", "risk_rating"], dates=["join_date"], country="country",
-        email="email", phone="phone",
+        ENTITIES["customers"],
+        lowercase=["segment", "risk_rating"],
+        dates=["join_date"],
+        country="country",
+        email="email",
+        phone="phone",
     ),
     "accounts": MasterSpec(
-        ENTITIES["accounts"], lowercase=["account_type", "status"], uppercase=["currency"], dates=["opened_date"],
+        ENTITIES["accounts"],
+        lowercase=["account_type", "status"],
+        uppercase=["currency"],
+        dates=["opened_date"],
     ),
     "merchants": MasterSpec(ENTITIES["merchants"], lowercase=["category", "risk_level"], country="country"),
 }
 
 
-def _split(classified: DataFrame, entity: str, silver_columns: list[Column], batch_date: dt.date) -> tuple[DataFrame, DataFrame]:
+def _split(
+    classified: DataFrame, entity: str, silver_columns: list[Column], batch_date: dt.date
+) -> tuple[DataFrame, DataFrame]:
     batch = F.lit(batch_date).cast("date")
     # Silver and quarantine are two writes of one classification: cache it so the raw file is parsed,
     # numbered and deduplicated once, not once per output. The asset clears the cache when both are written.
@@ -138,8 +148,9 @@ def parse_amount(column: str) -> Column:
 
 def usd_rate(currency: Column) -> Column:
     """USD per unit of the currency, as an exact decimal (null for an unknown code)."""
-    return F.create_map(*[x for code, rate in ref.USD_RATES.items()
-                          for x in (F.lit(code), F.lit(str(rate)).cast(RATE_TYPE))])[currency]
+    return F.create_map(
+        *[x for code, rate in ref.USD_RATES.items() for x in (F.lit(code), F.lit(str(rate)).cast(RATE_TYPE))]
+    )[currency]
 
 
 def parse_timestamp(column: str) -> Column:
@@ -149,7 +160,9 @@ def parse_timestamp(column: str) -> Column:
     return (
         F.when(text.rlike(r"^[0-9]{13}$"), F.timestamp_millis(text.try_cast("bigint")))
         .when(
-            text.rlike(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"),
+            text.rlike(
+                r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"
+            ),
             F.try_to_timestamp(text, F.lit("yyyy-MM-dd'T'HH:mm:ss[.SSSSSS]XXX")),
         )
         .when(
@@ -200,7 +213,10 @@ def clean_transactions(
 
     known = lambda df, col, flag: df.select(F.col(col), F.lit(True).alias(flag))  # noqa: E731
     silver_columns = [
-        "transaction_id", "account_id", "customer_id", "merchant_id",
+        "transaction_id",
+        "account_id",
+        "customer_id",
+        "merchant_id",
         ts.alias("transaction_ts"),
         F.to_date(ts).alias("transaction_date"),
         amount.alias("amount"),

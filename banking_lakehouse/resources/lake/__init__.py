@@ -8,5 +8,13 @@ from banking_lakehouse.resources.lake.resource import LakeResource
 from banking_lakehouse.resources.lake.storage import COMMIT_FILE, LakeStorageError
 from banking_lakehouse.resources.lake.tables import LakePartitionMissing, LakeWriteError
 
-__all__ = ["COMMIT_FILE", "STAGING", "LakeIOManager", "LakePartitionMissing", "LakeResource", "LakeStorageError",
-           "LakeWriteError", "markdown_table"]
+__all__ = [
+    "COMMIT_FILE",
+    "STAGING",
+    "LakeIOManager",
+    "LakePartitionMissing",
+    "LakeResource",
+    "LakeStorageError",
+    "LakeWriteError",
+    "markdown_table",
+]

@@ -65,7 +65,7 @@ class StagingArea:
         return self.storage.spark_uri(path)
 
     @classmethod
-    def local(cls, directory: Path) -> "StagingArea":
+    def local(cls, directory: Path) -> StagingArea:
         """A plain local directory as an area (tests, tools)."""
         directory.mkdir(parents=True, exist_ok=True)
         return cls(uuid.uuid4().hex, LocalStorage(str(directory)), str(directory))
@@ -115,7 +115,8 @@ class Commits:
                     continue
                 if storage is self.storage:
                     journals = sorted(
-                        e.path for e in storage.list_files(area.path)
+                        e.path
+                        for e in storage.list_files(area.path)
                         if e.base_name.startswith(JOURNAL_PREFIX) and e.base_name.endswith(".json")
                     )
                     for path in journals:
@@ -123,4 +124,3 @@ class Commits:
                 storage.remove_tree(area.path)
                 cleaned.append(area.base_name)
         return cleaned
-

@@ -32,8 +32,10 @@ class LakeIOManager(ConfigurableIOManager):
         dates = list(context.asset_partition_keys)
         started = time.perf_counter()
         stats = self.lake.publish(obj, context.asset_key.path, dates)
-        metadata = {"write_seconds": round(time.perf_counter() - started, 2),
-                    "path": self.lake.table_uri(context.asset_key.path)}
+        metadata = {
+            "write_seconds": round(time.perf_counter() - started, 2),
+            "path": self.lake.table_uri(context.asset_key.path),
+        }
         if "dagster/column_schema" not in (context.definition_metadata or {}):  # contracts declare their own
             metadata["dagster/column_schema"] = TableSchema(
                 columns=[TableColumn(f.name, f.dataType.simpleString()) for f in obj.schema.fields]

@@ -95,15 +95,21 @@ class Storage(ABC):
         """Deletes a directory and everything under it (nothing if it is missing)."""
 
     def list_dirs(self, path: str) -> list[pafs.FileInfo]:
-        return [e for e in self.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
-                if e.type == pafs.FileType.Directory]
+        return [
+            e
+            for e in self.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+            if e.type == pafs.FileType.Directory
+        ]
 
     def list_files(self, path: str) -> list[pafs.FileInfo]:
-        return [e for e in self.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
-                if e.type == pafs.FileType.File]
+        return [
+            e
+            for e in self.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+            if e.type == pafs.FileType.File
+        ]
 
     @abstractmethod
-    def publish(self, journal_path: str, live: str, staged: "Storage", staged_dir: str, manifest: dict) -> dict:
+    def publish(self, journal_path: str, live: str, staged: Storage, staged_dir: str, manifest: dict) -> dict:
         """Makes `staged_dir` (data files, no manifest yet) the live version of `live`, the manifest last.
         Writes the journal that `finish` completes; returns it."""
 
@@ -151,7 +157,11 @@ class LocalStorage(Storage):
                 copy_file(staged.fs, f"{staged_dir}/{name}", self.fs, f"{local}/{name}")
             staged_dir = local
         self.write_bytes(f"{staged_dir}/{COMMIT_FILE}", json.dumps(manifest).encode())
-        journal = {"live": live, "staged": staged_dir, "retired": f"{journal_path.rsplit('/', 1)[0]}/retired-{uuid.uuid4().hex[:12]}"}
+        journal = {
+            "live": live,
+            "staged": staged_dir,
+            "retired": f"{journal_path.rsplit('/', 1)[0]}/retired-{uuid.uuid4().hex[:12]}",
+        }
         self.write_bytes(journal_path, json.dumps(journal).encode())
         return journal
 
@@ -200,7 +210,7 @@ class S3Storage(Storage):
         bucket = paths[0].split("/", 1)[0]
         keys = [{"Key": p.split("/", 1)[1]} for p in paths]
         for start in range(0, len(keys), 1000):
-            self.client.delete_objects(Bucket=bucket, Delete={"Objects": keys[start:start + 1000], "Quiet": True})
+            self.client.delete_objects(Bucket=bucket, Delete={"Objects": keys[start : start + 1000], "Quiet": True})
 
     def remove_tree(self, path: str) -> None:
         entries = self.fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
@@ -237,7 +247,9 @@ def open_storage(base_uri: str, s3: S3Resource, spark_s3a: bool = False) -> Stor
         )
         return S3Storage(f"{parsed.netloc}{parsed.path}", fs, s3.get_client(), spark_s3a)
     if parsed.scheme not in ("", "file"):
-        raise LakeStorageError(f"BANKING_LAKE_URI={base_uri}: only a local directory or s3://bucket/prefix is supported")
+        raise LakeStorageError(
+            f"BANKING_LAKE_URI={base_uri}: only a local directory or s3://bucket/prefix is supported"
+        )
     return LocalStorage(parsed.path if parsed.scheme == "file" else base_uri)
 
 

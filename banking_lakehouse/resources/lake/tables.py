@@ -12,7 +12,8 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from pyspark.sql import DataFrame, SparkSession, functions as F
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from banking_lakehouse.resources.lake.commit import StagingArea
@@ -43,10 +44,13 @@ class Tables:
 
     def list_partitions(self, key_path: Sequence[str]) -> list[str]:
         """Dates of the committed partitions of a table, oldest first."""
-        dates = sorted(e.base_name.removeprefix("date=") for e in self.storage.list_dirs(self.table_path(key_path))
-                       if e.base_name.startswith("date="))
+        dates = sorted(
+            e.base_name.removeprefix("date=")
+            for e in self.storage.list_dirs(self.table_path(key_path))
+            if e.base_name.startswith("date=")
+        )
         manifests = self.storage.fs.get_file_info([f"{self.partition_path(key_path, d)}/{COMMIT_FILE}" for d in dates])
-        return [d for d, m in zip(dates, manifests) if m.type == pafs.FileType.File]
+        return [d for d, m in zip(dates, manifests, strict=True) if m.type == pafs.FileType.File]
 
     def partition_manifest(self, key_path: Sequence[str], date: str) -> dict:
         """The committed version of a partition: {version, files, rows, bytes} (for raw: the delivery)."""
@@ -81,8 +85,11 @@ class Tables:
                 .partitionBy("date")
                 .parquet(area.spark_uri(area.root))
             )
-            written = {e.base_name.removeprefix("date=") for e in area.storage.list_dirs(area.root)
-                       if e.base_name.startswith("date=")}
+            written = {
+                e.base_name.removeprefix("date=")
+                for e in area.storage.list_dirs(area.root)
+                if e.base_name.startswith("date=")
+            }
             outside = sorted(written - set(dates))
             if outside:
                 raise LakeWriteError(
@@ -92,8 +99,9 @@ class Tables:
             arrow_schema = to_arrow_schema(df.schema, timezone="UTC")
             return {date: self._commit_partition(key_path, date, area, arrow_schema) for date in dates}
 
-    def _commit_partition(self, key_path: Sequence[str], date: str, area: StagingArea,
-                          arrow_schema: pa.Schema) -> dict[str, int]:
+    def _commit_partition(
+        self, key_path: Sequence[str], date: str, area: StagingArea, arrow_schema: pa.Schema
+    ) -> dict[str, int]:
         staged, storage = area.path(f"date={date}"), area.storage
         storage.create_dir(staged)
         entries = storage.list_files(staged)
@@ -116,8 +124,9 @@ class Tables:
         return {"rows": manifest["rows"], "bytes": manifest["bytes"]}
 
     def read(self, spark: SparkSession, key_path: Sequence[str], dates: Sequence[str]) -> DataFrame:
-        paths = [(p, self.partition_manifest(key_path, d)["version"])
-                 for d in dates for p in self._file_paths(key_path, d)]  # a missing partition fails here, named
+        paths = [
+            (p, self.partition_manifest(key_path, d)["version"]) for d in dates for p in self._file_paths(key_path, d)
+        ]  # a missing partition fails here, named
         if self.storage.spark_reaches:
             return spark.read.parquet(*(self.storage.spark_uri(p) for p, _ in paths))
         return spark.read.parquet(*(file_uri(str(self._download(p, v))) for p, v in paths))
