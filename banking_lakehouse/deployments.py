@@ -119,7 +119,7 @@ def resources(name: str | None = None, **replaced: object) -> dict[str, object]:
         )
     built: dict[str, object] = {
         "delivery": DeliverySource(
-            source=settings.source(), landing_uri=str(settings.landing_dir()), encoding=settings.landing_encoding()
+            source=settings.source(), landing_uri=settings.landing_uri(), encoding=settings.landing_encoding(), s3=_s3()
         ),
         "spark": SparkResource(
             spark_config=spark_config(name),

@@ -93,9 +93,10 @@ def orphan_warn_rate() -> float:
     return float(os.getenv("BANKING_ORPHAN_WARN_RATE", "0.01"))
 
 
-def landing_dir() -> Path:
-    """Where source systems drop a day's files: <landing>/date=YYYY-MM-DD/ (watched by a sensor)."""
-    return Path(os.getenv("BANKING_LANDING_DIR", data_dir() / "landing"))
+def landing_uri() -> str:
+    """Where source systems drop a day's files, <landing>/date=YYYY-MM-DD/ (watched by a sensor): a directory
+    or s3://bucket/prefix."""
+    return os.getenv("BANKING_LANDING_DIR") or str(data_dir() / "landing")
 
 
 SOURCES = ("landing", "synthetic")

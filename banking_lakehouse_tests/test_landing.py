@@ -21,7 +21,7 @@ from dagster import DagsterInstance, materialize
 
 from banking_lakehouse.entities import TRANSACTIONS
 from banking_lakehouse.resources.delivery import SUCCESS_MARKER, DeliverySource
-from banking_lakehouse_tests.conftest import make_resources
+from banking_lakehouse_tests.conftest import make_resources, s3_resource
 from banking_lakehouse_tests.test_pipeline import ASSETS
 
 DAY, REFUSED_DAY = "2024-11-05", "2024-11-06"
@@ -318,3 +318,30 @@ def test_a_missing_required_column_fails_naming_file_and_column(landed, postgres
     assert _warehouse_state(postgres) == before
     assert not landed["lake"].storage.exists(landed["lake"].raw_path(REFUSED_DAY))  # refused before storing
     assert landed["lake"].list_partitions(["silver", "customers"]) == [DAY]
+
+
+def test_a_landing_zone_in_s3_delivers_the_same_batch(spark_resource, postgres, run_dir, s3_server):
+    """The hostile drop uploaded to s3://lake/landing/ (files first, `_SUCCESS` last) is stored and read
+    exactly as from a directory: the same bytes and checksums, every record in silver or in quarantine
+    with its exact reason; a missing day is refused naming its S3 location."""
+    s3 = s3_resource(s3_server)
+    local_drop = run_dir / "s3_landing_source" / f"date={DAY}"
+    expected = _drop(local_drop)
+    for path in sorted(local_drop.iterdir(), key=lambda p: p.name == SUCCESS_MARKER):
+        s3.get_client().upload_file(str(path), "lake", f"landing/date={DAY}/{path.name}")
+    delivery = DeliverySource(source="landing", landing_uri="s3://lake/landing", s3=s3)
+    assert [date for date, _ in delivery.complete_drops()] == [DAY]
+    resources = make_resources(str(run_dir / "s3_landing_lake"), spark_resource, postgres, delivery=delivery)
+    result = materialize(ASSETS, partition_key=DAY, resources=resources, raise_on_error=False)
+    assert result.success, _failures(result)
+    lake = resources["lake"]
+    for entity, reasons in expected.items():
+        stored = lake.delivery(DAY)["entities"][entity]
+        assert stored["sha256"] == hashlib.sha256((local_drop / stored["file"]).read_bytes()).hexdigest()
+        kept = lake.storage.read_bytes(lake.raw_path(DAY, stored["file"]))  # the raw zone keeps the bytes as delivered
+        assert hashlib.sha256(kept).hexdigest() == stored["sha256"], stored["file"]
+        quarantine = lake.read_arrow(["quarantine", entity], DAY).to_pylist()
+        assert {q["line_number"]: q["reason"] for q in quarantine} == reasons, entity
+        assert lake.raw_rows(DAY, entity) == lake.partition_stats(["silver", entity], DAY)["rows"] + len(quarantine)
+    with pytest.raises(Exception, match=r"s3://lake/landing/date=2024-11-06 has no drop"):
+        delivery.landed_drop(REFUSED_DAY)

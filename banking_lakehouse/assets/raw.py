@@ -70,15 +70,20 @@ def raw_delivery(
     context.instance.add_run_tags(context.run_id, {"banking/source": delivery.source})
     if delivery.source == "landing":
         drops = {d: delivery.landed_drop(d) for d in dates}
-        described = {d: _describe_files(drops[d].files, delivery.encoding) for d in dates}
-        for d in dates:
-            started = time.perf_counter()
-            lake.store_delivery(
-                d,
-                {p.name: p for p in drops[d].files.values()},
-                _record(d, "landing", delivery.encoding, drops[d].completed_at, described[d]),
-            )
-            _add_metadata(context, lake, d, "landing", described[d], time.perf_counter() - started)
+        workdir = lake.scratch / "landing" / uuid.uuid4().hex  # an S3 landing zone's files, fetched once
+        try:
+            files = {d: delivery.local_files(drops[d], workdir / d) for d in dates}
+            described = {d: _describe_files(files[d], delivery.encoding) for d in dates}
+            for d in dates:
+                started = time.perf_counter()
+                lake.store_delivery(
+                    d,
+                    {p.name: p for p in files[d].values()},
+                    _record(d, "landing", delivery.encoding, drops[d].completed_at, described[d]),
+                )
+                _add_metadata(context, lake, d, "landing", described[d], time.perf_counter() - started)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
     else:
         for d in dates:
             started = time.perf_counter()

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Literal
 
 from dagster import ConfigurableResource
-from pydantic import Field, field_validator
+from dagster_aws.s3 import S3Resource
+from pydantic import Field, PrivateAttr, field_validator
 
 from banking_lakehouse.entities import ENTITIES
+from banking_lakehouse.resources.lake.storage import LocalStorage, Storage, copy_file, open_storage
 
 SUCCESS_MARKER = "_SUCCESS"
 COMPRESSED_SUFFIX = ".gz"
@@ -33,8 +35,8 @@ class Drop:
     """A complete drop in the landing zone: one file per entity, and when it was marked complete."""
 
     date: str
-    directory: Path
-    files: dict[str, Path]  # entity -> delivered file
+    directory: str  # as a person names it: a local path or s3://bucket/key
+    files: dict[str, str]  # entity -> the delivered file's path in the landing storage
     completed_at: dt.datetime
 
 
@@ -44,8 +46,13 @@ class DeliverySource(ConfigurableResource):
     source: Literal["landing", "synthetic"] = Field(
         description="landing: ingest the landing zone only; synthetic: the deterministic generator (BANKING_SOURCE)"
     )
-    landing_uri: str = Field(default="", description="landing zone directory (BANKING_LANDING_DIR)")
+    landing_uri: str = Field(
+        default="", description="landing zone: a directory or s3://bucket/prefix (BANKING_LANDING_DIR)"
+    )
     encoding: str = Field(default="utf-8", description="encoding of delivered files (BANKING_LANDING_ENCODING)")
+    s3: S3Resource | None = Field(default=None, description="endpoint and credentials of an s3:// landing zone")
+
+    _storage: Storage | None = PrivateAttr(default=None)
 
     @field_validator("encoding")
     @classmethod
@@ -53,22 +60,31 @@ class DeliverySource(ConfigurableResource):
         codecs.lookup(value)  # an unknown name fails at load time, not in the middle of a run
         return value
 
-    def day_directory(self, date: str) -> Path:
-        return Path(self.landing_uri) / f"date={date}"
+    @property
+    def storage(self) -> Storage:
+        """The landing zone behind the same storage backends as the lake (local directory or S3)."""
+        if self._storage is None:
+            self._storage = open_storage(self.landing_uri, self.s3 or S3Resource())
+        return self._storage
+
+    def day_directory(self, date: str) -> str:
+        return self.storage.path(f"date={date}")
 
     def landed_drop(self, date: str) -> Drop:
         """The complete drop of `date`, or DeliveryMissing naming the date, the path and what is missing."""
-        directory = self.day_directory(date)
-        marker = directory / SUCCESS_MARKER
-        if not marker.is_file():
-            state = "has no drop" if not directory.is_dir() else f"is not complete: {SUCCESS_MARKER} is missing"
+        storage, directory = self.storage, self.day_directory(date)
+        shown = storage.uri(directory)
+        listed = {e.base_name: e for e in storage.list_files(directory)}
+        marker = listed.get(SUCCESS_MARKER)
+        if marker is None:
+            state = "has no drop" if not storage.exists(directory) else f"is not complete: {SUCCESS_MARKER} is missing"
             raise DeliveryMissing(
-                f"delivery {date}: landing directory {directory} {state} (BANKING_SOURCE=landing never "
+                f"delivery {date}: landing directory {shown} {state} (BANKING_SOURCE=landing never "
                 "generates data; deliver the files and the marker, or choose BANKING_SOURCE=synthetic)"
             )
         files, problems = {}, []
         for entity, name in ((n, e.file) for n, e in ENTITIES.items()):
-            found = [directory / n for n in (name, name + COMPRESSED_SUFFIX) if (directory / n).is_file()]
+            found = [listed[n] for n in (name, name + COMPRESSED_SUFFIX) if n in listed]
             if len(found) == 1:
                 files[entity] = found[0]
             else:
@@ -79,25 +95,31 @@ class DeliverySource(ConfigurableResource):
                 )
         if problems:
             raise DeliveryMissing(
-                f"delivery {date}: landing directory {directory} is marked complete but "
+                f"delivery {date}: landing directory {shown} is marked complete but "
                 + "; ".join(f"{'has' if p.startswith('both') else 'lacks'} {p}" for p in problems)
             )
-        changed = [p.name for p in files.values() if p.stat().st_mtime_ns > marker.stat().st_mtime_ns]
+        changed = [f.base_name for f in files.values() if f.mtime_ns > marker.mtime_ns]
         if changed:
             raise DeliveryMissing(
-                f"delivery {date}: {', '.join(changed)} in {directory} changed after {SUCCESS_MARKER} was written "
+                f"delivery {date}: {', '.join(changed)} in {shown} changed after {SUCCESS_MARKER} was written "
                 f"(still being copied?); re-write {SUCCESS_MARKER} when the drop is complete"
             )
-        completed = dt.datetime.fromtimestamp(marker.stat().st_mtime, dt.UTC)
-        return Drop(date, directory, files, completed)
+        completed = dt.datetime.fromtimestamp(marker.mtime_ns / 1e9, dt.UTC)
+        return Drop(date, shown, {entity: f.path for entity, f in files.items()}, completed)
+
+    def local_files(self, drop: Drop, work_dir: Path) -> dict[str, Path]:
+        """The drop's files on this machine for the driver to read: in place on disk, downloaded from S3."""
+        if isinstance(self.storage, LocalStorage):
+            return {entity: Path(path) for entity, path in drop.files.items()}
+        local = {entity: work_dir / path.rsplit("/", 1)[1] for entity, path in drop.files.items()}
+        for entity, path in drop.files.items():
+            copy_file(self.storage.fs, path, LocalStorage.fs, str(local[entity]))
+        return local
 
     def complete_drops(self) -> list[tuple[str, int]]:
         """(date, marker mtime in ns) of every drop marked complete, oldest date first."""
-        landing = Path(self.landing_uri) if self.landing_uri else None
-        if landing is None or not landing.is_dir():
+        if not self.landing_uri:
             return []
-        return [
-            (directory.name.removeprefix("date="), (directory / SUCCESS_MARKER).stat().st_mtime_ns)
-            for directory in sorted(landing.glob("date=*"))
-            if (directory / SUCCESS_MARKER).is_file()
-        ]
+        days = sorted(e.base_name for e in self.storage.list_dirs(self.storage.root) if e.base_name.startswith("date="))
+        markers = self.storage.fs.get_file_info([self.storage.path(d, SUCCESS_MARKER) for d in days])
+        return [(d.removeprefix("date="), m.mtime_ns) for d, m in zip(days, markers, strict=True) if m.is_file]

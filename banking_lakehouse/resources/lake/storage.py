@@ -36,7 +36,11 @@ def copy_file(source_fs: pafs.FileSystem, source: str, target_fs: pafs.FileSyste
     """
     if isinstance(target_fs, pafs.LocalFileSystem):
         target_fs.create_dir(target.rsplit("/", 1)[0])
-    with source_fs.open_input_stream(source) as reader, target_fs.open_output_stream(target) as writer:
+    # compression=None: pyarrow would otherwise (de)compress a `.gz` by its name, and the bytes must stay as delivered
+    with (
+        source_fs.open_input_stream(source, compression=None) as reader,
+        target_fs.open_output_stream(target, compression=None) as writer,
+    ):
         while chunk := reader.read(COPY_CHUNK_BYTES):
             writer.write(chunk)
 
@@ -70,8 +74,11 @@ class Storage(ABC):
     def uri(self, path: str) -> str:
         """How a person (or the UI) should read a path: s3://bucket/key or the local path."""
 
+    def exists(self, path: str) -> bool:
+        return self.fs.get_file_info(path).type != pafs.FileType.NotFound
+
     def read_bytes(self, path: str) -> bytes:
-        with self.fs.open_input_stream(path) as handle:
+        with self.fs.open_input_stream(path, compression=None) as handle:
             return handle.read()
 
     def read_json(self, path: str) -> dict | None:
@@ -197,7 +204,7 @@ class S3Storage(Storage):
         return f"s3://{path}"
 
     def write_bytes(self, path: str, data: bytes) -> None:
-        with self.fs.open_output_stream(path) as handle:  # one PUT
+        with self.fs.open_output_stream(path, compression=None) as handle:  # one PUT
             handle.write(data)
 
     def create_dir(self, path: str) -> None:
