@@ -11,9 +11,9 @@ from dagster import AssetCheckKey, AssetKey, DagsterInstance
 from banking_lakehouse.checks.rules import RULES
 from banking_lakehouse.definitions import build_definitions
 from banking_lakehouse.generator import MANIFEST_FILE
+from banking_lakehouse.generator.defects import QUARANTINED_DEFECTS
 from banking_lakehouse.resources.postgres import PostgresResource
 from banking_lakehouse_tests.conftest import make_resources
-from banking_lakehouse_tests.test_pipeline import QUARANTINE_CODES
 
 DAYS = ["2024-12-05", "2024-12-06", "2024-12-07"]
 ROWS, SEED = 2_000, 23
@@ -112,7 +112,7 @@ def test_a_range_run_records_each_day_exactly_as_single_day_runs_do(
 
 def _expected_fact_rows(lake, date: str) -> int:
     defects = json.loads(lake.raw_text(date, MANIFEST_FILE))["defects"]
-    return ROWS - sum(defects[code] for code in QUARANTINE_CODES)
+    return ROWS - sum(defects[code] for code in QUARANTINED_DEFECTS)
 
 
 def _state(postgres, lake, date: str) -> tuple:

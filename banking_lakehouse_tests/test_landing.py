@@ -19,27 +19,15 @@ import duckdb
 import pytest
 from dagster import DagsterInstance, materialize
 
-from banking_lakehouse.entities import TRANSACTIONS
+from banking_lakehouse.entities import CUSTOMERS, TRANSACTIONS
 from banking_lakehouse.resources.delivery import SUCCESS_MARKER, DeliverySource
 from banking_lakehouse_tests.conftest import make_resources, s3_resource
 from banking_lakehouse_tests.test_pipeline import ASSETS
 
 DAY, REFUSED_DAY = "2024-11-05", "2024-11-06"
 GOOD_CUSTOMERS = 120  # enough ordinary rows that the hostile ones stay under the 5 % blocking rate
-CUSTOMER_HEADER = [
-    "join_date",
-    "customer_id",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "address",
-    "city",
-    "country",
-    "segment",
-    "risk_rating",
-    "loyalty_tier",
-]  # another order, one unknown column
+# Another order (join_date first) and one unknown column.
+CUSTOMER_HEADER = ["join_date", *(c for c in CUSTOMERS.columns if c != "join_date"), "loyalty_tier"]
 
 
 def customer(cid: str, first="Ann", last="Lee", address="1 Main St", city="Austin") -> str:

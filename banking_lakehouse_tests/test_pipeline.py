@@ -10,20 +10,12 @@ from dagster import DagsterInstance, load_assets_from_modules, materialize
 from banking_lakehouse.checks.rules import RULES
 from banking_lakehouse.definitions import ASSET_MODULES
 from banking_lakehouse.generator import MANIFEST_FILE
+from banking_lakehouse.generator.defects import QUARANTINED_DEFECTS
 from banking_lakehouse_tests.conftest import make_resources, s3_resource
 
 ASSETS = load_assets_from_modules(ASSET_MODULES)
 DAY, NEXT_DAY = "2024-12-02", "2024-12-03"
 ROWS, SEED = 6_000, 11
-QUARANTINE_CODES = {
-    "exact_duplicate",
-    "conflicting_duplicate",
-    "missing_required",
-    "invalid_amount",
-    "invalid_timestamp",
-    "invalid_currency",
-    "non_positive_amount",
-}
 
 
 @pytest.fixture(scope="module", params=["local", "s3"])
@@ -87,7 +79,7 @@ def test_partition_lands_with_exact_counts(pipeline, postgres):
             (DAY,),
         )
     )
-    assert quarantined == {code: defects[code] for code in QUARANTINE_CODES}
+    assert quarantined == {code: defects[code] for code in QUARANTINED_DEFECTS}
     for entity, counts in manifest["master_defects"].items():
         by_reason = dict(
             postgres.fetch(
@@ -201,7 +193,7 @@ def test_failing_blocking_check_leaves_gold_and_postgres_unchanged(pipeline, pos
     )
     defects = _manifest(resources, DAY)["defects"]
     assert defects["invalid_amount"] == 480
-    assert rate.metadata["quarantined_rows"].value == sum(defects[c] for c in QUARANTINE_CODES - {"exact_duplicate"})
+    assert rate.metadata["quarantined_rows"].value == sum(defects[c] for c in QUARANTINED_DEFECTS - {"exact_duplicate"})
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "silver/transactions" in materialized
     assert not any(k.startswith(("gold/", "warehouse/")) for k in materialized)

@@ -30,6 +30,18 @@ IN_PLACE = [
     "orphan_account",
     "late_arrival",
 ]
+# Transaction defects whose lines silver must quarantine (the others are normalised, or kept and flagged).
+QUARANTINED_DEFECTS = frozenset(
+    {
+        "exact_duplicate",
+        "conflicting_duplicate",
+        "missing_required",
+        "invalid_amount",
+        "invalid_timestamp",
+        "invalid_currency",
+        "non_positive_amount",
+    }
+)
 REQUIRED_FIELDS = ["transaction_id", "account_id", "amount", "transaction_ts"]
 ORPHAN_ID_BASE = 8_000_000
 
