@@ -108,3 +108,26 @@ def test_a_cluster_driver_binds_where_spark_says_not_where_pandera_left_it(tmp_p
         timeout=120,
     )
     assert chosen.stdout.strip() == "10.1.2.3", chosen.stderr
+
+
+def test_the_cluster_profile_takes_spark_defaults_conf_and_the_conf_hook(tmp_path):
+    """Where the profile is silent Spark's own files decide; BANKING_SPARK_CONF wins over both."""
+    (tmp_path / "spark-defaults.conf").write_text(
+        "spark.master local[1]\nspark.sql.shuffle.partitions 7\nspark.executor.memory 1g\n"
+    )
+    probe = (
+        "from banking_lakehouse import deployments\n"
+        "spark = deployments.resources()['spark'].spark_session\n"
+        "conf = spark.sparkContext.getConf()\n"
+        "print(conf.get('spark.master'), spark.conf.get('spark.sql.shuffle.partitions'),"
+        " conf.get('spark.executor.memory'), spark.conf.get('spark.sql.session.timeZone'))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BANKING_SPARK", "SPARK_LOCAL_IP"))} | {
+        "BANKING_DEPLOYMENT": "cluster",
+        "BANKING_DATA_DIR": str(tmp_path),
+        "SPARK_CONF_DIR": str(tmp_path),
+        "BANKING_SPARK_CONF": "spark.executor.memory=3g",
+    }
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["local[1]", "7", "3g", "UTC"]
