@@ -20,7 +20,7 @@ from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr, field_validator
 
 from banking_lakehouse.entities import ENTITIES
-from banking_lakehouse.resources.lake.storage import LocalStorage, Storage, copy_file, open_storage
+from banking_lakehouse.resources.lake.storage import Storage, open_storage
 
 SUCCESS_MARKER = "_SUCCESS"
 COMPRESSED_SUFFIX = ".gz"
@@ -109,12 +109,11 @@ class DeliverySource(ConfigurableResource):
 
     def local_files(self, drop: Drop, work_dir: Path) -> dict[str, Path]:
         """The drop's files on this machine for the driver to read: in place on disk, downloaded from S3."""
-        if isinstance(self.storage, LocalStorage):
-            return {entity: Path(path) for entity, path in drop.files.items()}
-        local = {entity: work_dir / path.rsplit("/", 1)[1] for entity, path in drop.files.items()}
-        for entity, path in drop.files.items():
-            copy_file(self.storage.fs, path, LocalStorage.fs, str(local[entity]))
-        return local
+        work_dir.mkdir(parents=True, exist_ok=True)
+        return {
+            entity: self.storage.local_file(path, work_dir / path.rsplit("/", 1)[1])
+            for entity, path in drop.files.items()
+        }
 
     def complete_drops(self) -> list[tuple[str, int]]:
         """(date, marker mtime in ns) of every drop marked complete, oldest date first."""

@@ -19,7 +19,6 @@ from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 from pyspark import SparkConf, SparkContext
 from pyspark.java_gateway import launch_gateway
-from pyspark.sql import SparkSession
 
 from banking_lakehouse import USER_SPARK_LOCAL_IP
 
@@ -107,7 +106,3 @@ class SparkResource(LazyPySparkResource):
         with log.open("ab") as output:
             gateway = launch_gateway(conf, popen_kwargs={"stdout": output, "stderr": output})
         SparkContext(conf=conf, gateway=gateway)
-
-    @property
-    def spark_session(self) -> SparkSession:
-        return super().spark_session

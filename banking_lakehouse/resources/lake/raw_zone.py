@@ -43,8 +43,6 @@ class RawZone:
         delivery = self.delivery(date)
         if file_name not in delivery["files"]:
             raise LakePartitionMissing(f"raw delivery date={date} has no file {file_name}")
-        if isinstance(self.storage, LocalStorage):
-            return Path(self.raw_path(date, file_name))
         return self._download(self.raw_path(date, file_name), delivery["version"])
 
     def raw_rows(self, date: str, entity: str) -> int:

@@ -88,6 +88,11 @@ class Storage(ABC):
             return None
 
     @abstractmethod
+    def local_file(self, path: str, copy: Path) -> Path:
+        """The file at `path` on this machine, for the driver to read: in place on a local storage, else
+        downloaded to `copy` (once: an existing copy is reused, so `copy` must name the version)."""
+
+    @abstractmethod
     def write_bytes(self, path: str, data: bytes) -> None:
         """Readers see the old content or the new, never a part."""
 
@@ -140,6 +145,9 @@ class LocalStorage(Storage):
     def uri(self, path: str) -> str:
         return path
 
+    def local_file(self, path: str, copy: Path) -> Path:
+        return Path(path)
+
     def write_bytes(self, path: str, data: bytes) -> None:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -158,11 +166,7 @@ class LocalStorage(Storage):
         shutil.rmtree(path, ignore_errors=True)
 
     def publish(self, journal_path: str, live: str, staged: Storage, staged_dir: str, manifest: dict) -> dict:
-        if staged is not self:  # stage beside the live version, so the switch is a rename
-            local = f"{journal_path.rsplit('/', 1)[0]}/staged-{uuid.uuid4().hex[:12]}"
-            for name in manifest["files"]:
-                copy_file(staged.fs, f"{staged_dir}/{name}", self.fs, f"{local}/{name}")
-            staged_dir = local
+        """`staged_dir` lies in this lake's own staging area (Spark reaches a local lake), so the switch is a rename."""
         self.write_bytes(f"{staged_dir}/{COMMIT_FILE}", json.dumps(manifest).encode())
         journal = {
             "live": live,
@@ -202,6 +206,14 @@ class S3Storage(Storage):
 
     def uri(self, path: str) -> str:
         return f"s3://{path}"
+
+    def local_file(self, path: str, copy: Path) -> Path:
+        if not copy.exists():
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            partial = copy.with_name(f".{copy.name}.{uuid.uuid4().hex}")
+            copy_file(self.fs, path, LocalStorage.fs, str(partial))
+            partial.rename(copy)
+        return copy
 
     def write_bytes(self, path: str, data: bytes) -> None:
         with self.fs.open_output_stream(path, compression=None) as handle:  # one PUT

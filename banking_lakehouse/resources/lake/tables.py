@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import shutil
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from banking_lakehouse.resources.lake.commit import StagingArea
-from banking_lakehouse.resources.lake.storage import COMMIT_FILE, LocalStorage, copy_file, file_uri
+from banking_lakehouse.resources.lake.storage import COMMIT_FILE, file_uri
 
 PARTITION_COLUMN = "batch_date"
 
@@ -144,14 +143,10 @@ class Tables:
             Path(staged, name).rename(cache / name)
 
     def _download(self, path: str, version: str) -> Path:
-        """A committed file in the local cache, by version, so a cached copy is always the committed one."""
+        """A committed file on this machine; a downloaded copy is cached by version, so it is always the committed one."""
         directory, name = path.rsplit("/", 1)
-        local = self._downloads / directory / version / name
-        if not local.exists():
-            partial = local.with_name(f".{local.name}.{uuid.uuid4().hex}")
-            copy_file(self.storage.fs, path, LocalStorage.fs, str(partial))
-            partial.rename(local)
-        return local
+        copy = self._downloads / directory / version / name
+        return self.storage.local_file(path, copy)
 
     def _dataset(self, key_path: Sequence[str], date: str) -> pads.Dataset:
         return pads.dataset(self._file_paths(key_path, date), format="parquet", filesystem=self.storage.fs)
