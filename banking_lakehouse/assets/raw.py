@@ -3,6 +3,10 @@
 The source is explicit (`DeliverySource.source`): the landing zone, or the synthetic generator. With
 the landing zone a missing or incomplete drop fails the run before anything is stored, so nothing
 downstream changes; nothing is ever generated in its place.
+
+Each file is parsed here, once per run (`records.parse_file`, the files of a day in parallel worker
+processes): the records Parquet is committed with the delivery, silver reads it, and the counts in
+the delivery record come from the same pass. The Spark driver starts meanwhile (`SparkResource.warm_up`).
 """
 
 import datetime as dt
@@ -19,7 +23,9 @@ from banking_lakehouse.generator.config import DEFAULT_DEFECT_RATES
 from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.delivery import DeliverySource
 from banking_lakehouse.resources.lake import LakeResource
-from banking_lakehouse.transforms.records import inspect_file
+from banking_lakehouse.resources.lake.raw_zone import records_file
+from banking_lakehouse.resources.spark import SparkResource
+from banking_lakehouse.transforms.records import FileReport, ParseJob, parse_files
 from banking_lakehouse.transforms.silver import file_spec
 
 
@@ -31,17 +37,36 @@ class RawDeliveryConfig(Config):
     defect_rates: dict[str, float] = {}  # overrides of the generator's per-code defect rates
 
 
-def _describe(entity: str, path: Path, encoding: str) -> dict:
-    """What the batch record keeps of a delivered file: name, size, checksum, records, blank lines.
-    A file that cannot be read (header, quoting, compression) fails here, before anything is stored."""
-    counted = inspect_file(path, file_spec(entity, path.name, encoding))
+def _description(path: Path, report: FileReport) -> dict:
+    """What the batch record keeps of a delivered file: name, size, checksum, records, blank lines, and
+    what its header held beyond or short of the contract."""
     return {
         "file": path.name,
         "bytes": path.stat().st_size,
-        "sha256": counted.sha256,
-        "records": counted.records,
-        "blank_lines": counted.blank_lines,
+        "sha256": report.sha256,
+        "records": report.records,
+        "blank_lines": report.blank_lines,
+        "extra_columns": report.extra_columns,
+        "missing_optional_columns": report.missing_optional_columns,
     }
+
+
+def _parse_days(files: dict[str, dict[str, Path]], encoding: str, out: Path) -> dict[str, dict[str, dict]]:
+    """Every file of every day parsed into its records (under out/<day>/), the files spread over the
+    cores; day -> entity -> description. A file that cannot be read (header, quoting, compression)
+    fails here, before anything is stored."""
+    keys = [(d, e) for d, by_entity in files.items() for e in by_entity]
+    for d in files:
+        (out / d).mkdir(parents=True, exist_ok=True)
+    reports = parse_files(
+        [ParseJob(files[d][e], file_spec(e, files[d][e].name, encoding), out / d / records_file(e)) for d, e in keys]
+    )
+    described = {key: _description(files[key[0]][key[1]], report) for key, report in zip(keys, reports, strict=True)}
+    return {d: {e: described[d, e] for e in by_entity} for d, by_entity in files.items()}
+
+
+def _records(out: Path, date: str) -> dict[str, Path]:
+    return {records_file(e): out / date / records_file(e) for e in ENTITIES}
 
 
 @multi_asset(
@@ -60,7 +85,11 @@ def _describe(entity: str, path: Path, encoding: str) -> dict:
     backfill_policy=BackfillPolicy.single_run(),
 )
 def raw_delivery(
-    context: AssetExecutionContext, config: RawDeliveryConfig, lake: LakeResource, delivery: DeliverySource
+    context: AssetExecutionContext,
+    config: RawDeliveryConfig,
+    lake: LakeResource,
+    delivery: DeliverySource,
+    spark: SparkResource,
 ):
     """Stores each day's delivery in the raw zone with its record: source, files, sizes, checksums, records.
 
@@ -68,17 +97,18 @@ def raw_delivery(
     """
     dates = list(context.partition_keys)
     context.instance.add_run_tags(context.run_id, {"banking/source": delivery.source})
+    spark.warm_up()  # the silver steps need the driver: it starts while files are fetched or generated
     if delivery.source == "landing":
         drops = {d: delivery.landed_drop(d) for d in dates}
         workdir = lake.scratch / "landing" / uuid.uuid4().hex  # an S3 landing zone's files, fetched once
         try:
             files = {d: delivery.local_files(drops[d], workdir / d) for d in dates}
-            described = {d: _describe_files(files[d], delivery.encoding) for d in dates}
+            described = _parse_days(files, delivery.encoding, workdir / "records")
             for d in dates:
                 started = time.perf_counter()
                 lake.store_delivery(
                     d,
-                    {p.name: p for p in files[d].values()},
+                    {p.name: p for p in files[d].values()} | _records(workdir / "records", d),
                     _record(d, "landing", delivery.encoding, drops[d].completed_at, described[d]),
                 )
                 _add_metadata(context, lake, d, "landing", described[d], time.perf_counter() - started)
@@ -96,21 +126,18 @@ def raw_delivery(
                         seed=config.seed,
                         defect_rates={**DEFAULT_DEFECT_RATES, **config.defect_rates},
                     ),
-                    workdir,
+                    workdir / "files",
                 )
-                files = {name: workdir / e.file for name, e in ENTITIES.items()}
-                described = _describe_files(files, "utf-8")
-                stored = {p.name: p for p in [*files.values(), workdir / MANIFEST_FILE]}  # + the ground truth
+                files = {name: workdir / "files" / e.file for name, e in ENTITIES.items()}
+                described = _parse_days({d: files}, "utf-8", workdir / "records")[d]
+                stored = {p.name: p for p in [*files.values(), workdir / "files" / MANIFEST_FILE]}  # + ground truth
+                stored |= _records(workdir / "records", d)
                 lake.store_delivery(d, stored, _record(d, "synthetic", "utf-8", dt.datetime.now(dt.UTC), described))
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
             _add_metadata(context, lake, d, "synthetic", described, time.perf_counter() - started)
     for entity in ENTITIES:
         yield MaterializeResult(asset_key=["raw", entity])
-
-
-def _describe_files(files: dict[str, Path], encoding: str) -> dict[str, dict]:
-    return {entity: _describe(entity, path, encoding) for entity, path in files.items()}
 
 
 def _record(date: str, source: str, encoding: str, completed_at: dt.datetime, entities: dict) -> dict:

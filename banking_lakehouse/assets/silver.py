@@ -3,6 +3,7 @@
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from functools import reduce
 
 from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, BackfillPolicy, Output, multi_asset
@@ -16,7 +17,7 @@ from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.lake.commit import StagingArea
 from banking_lakehouse.resources.spark import SPARK_POOL, SparkResource
-from banking_lakehouse.transforms.raw_reader import read_raw
+from banking_lakehouse.transforms.raw_reader import read_raw, read_records
 from banking_lakehouse.transforms.silver import MASTER_SPECS, clean_master, clean_transactions, file_spec
 
 OWNERS = ["team:data-engineering"]
@@ -63,19 +64,19 @@ class RawReader:
 
     def read(self, entity: str, date: str) -> DataFrame:
         delivery = self.lake.delivery(date)
-        name = delivery["entities"][entity]["file"]
-        df, report = read_raw(
-            self.spark,
-            self.lake.local_raw_file(date, name),
-            file_spec(entity, name, delivery["encoding"]),
-            self.area,
-            date,
-        )
+        delivered = delivery["entities"][entity]
+        spec = file_spec(entity, delivered["file"], delivery["encoding"])
+        records = self.lake.records_uri(date, entity)
+        if records is not None:  # parsed when the delivery was stored
+            df, report = read_records(self.spark, records, spec), delivered
+        else:
+            df, parsed = read_raw(self.spark, self.lake.local_raw_file(date, spec.name), spec, self.area, date)
+            report = asdict(parsed)
         self.reports[date] = {
-            "raw_records": report.records,
-            "blank_lines": report.blank_lines,
-            "extra_columns": ", ".join(report.extra_columns) or "none",
-            "missing_optional_columns": ", ".join(report.missing_optional_columns) or "none",
+            "raw_records": report["records"],
+            "blank_lines": report["blank_lines"],
+            "extra_columns": ", ".join(report["extra_columns"]) or "none",
+            "missing_optional_columns": ", ".join(report["missing_optional_columns"]) or "none",
         }
         return df
 

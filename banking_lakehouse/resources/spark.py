@@ -84,6 +84,18 @@ class SparkResource(LazyPySparkResource):
     def is_connect(self) -> bool:
         return "spark.remote" in self.spark_config
 
+    def warm_up(self) -> None:
+        """Starts the session in a background thread, so a step that does not need Spark yet (generation,
+        parsing) overlaps the JVM's start-up; the first step that uses Spark waits for it. A failure
+        here is left for that step to raise."""
+        threading.Thread(target=self._start_quietly, name="spark-warm-up", daemon=True).start()
+
+    def _start_quietly(self) -> None:
+        try:
+            self._init_session()
+        except Exception:  # noqa: BLE001, S110 - the step that needs Spark starts it again and reports why
+            pass
+
     def _init_session(self) -> None:
         with _lock:
             if self._spark_session is not None:

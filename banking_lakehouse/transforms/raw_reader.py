@@ -1,8 +1,9 @@
 """A delivered file as a Spark DataFrame of records, each with its line number and exact bytes.
 
 `records.parse_file` splits and decodes the file once on the driver (RFC 4180, encodings, gzip) into a
-Parquet file of records in a staging area of the lake, where every executor can read it; Spark reads
-that with an explicit schema. Whole-file problems raise RawFileError before Spark does any work.
+Parquet file of records where every executor can read it (committed with the delivery by the raw
+asset, or a staging area of the lake); Spark reads that with an explicit schema. Whole-file problems
+raise RawFileError before Spark does any work.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from banking_lakehouse.resources.lake.commit import StagingArea
 from banking_lakehouse.resources.lake.storage import LocalStorage, copy_file
 from banking_lakehouse.transforms.records import FileReport, FileSpec, RawFileError, parse_file
 
-__all__ = ["RawFileError", "read_raw"]
+__all__ = ["RawFileError", "read_raw", "read_records"]
 
 
 def _blank_to_null(column: str) -> Column:
@@ -38,7 +39,12 @@ def read_raw(
         with tempfile.TemporaryDirectory() as local:
             report = parse_file(path, spec, Path(local, "records.parquet"))
             copy_file(LocalStorage.fs, str(Path(local, "records.parquet")), area.storage.fs, parsed)
-    df = spark.read.parquet(area.spark_uri(parsed)).select(
+    return read_records(spark, area.spark_uri(parsed), spec), report
+
+
+def read_records(spark: SparkSession, uri: str, spec: FileSpec) -> DataFrame:
+    """The records Parquet `parse_file` wrote, as the columns silver classifies."""
+    return spark.read.parquet(uri).select(
         "_raw",
         "_raw_bytes",
         "_line",
@@ -46,4 +52,3 @@ def read_raw(
         "_parse_reason",
         *[_blank_to_null(c).alias(c) for c in spec.columns],
     )
-    return df, report

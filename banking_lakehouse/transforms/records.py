@@ -26,10 +26,12 @@ import io
 import json
 import operator
 import re
+import subprocess
+import sys
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -276,15 +278,6 @@ def _record_batches(
         raise RawFileError(f"{spec.name}: file has a header but no data rows")
 
 
-def inspect_file(path: Path, spec: FileSpec) -> FileReport:
-    """Proves a delivered file readable (header, quoting, compression) and counts its records, without
-    decoding them: the raw zone refuses an unreadable delivery before storing anything."""
-    report = FileReport()
-    for _ in _record_batches(path, spec, report):
-        pass
-    return report
-
-
 def parse_file(path: Path, spec: FileSpec, out: Path) -> FileReport:
     """Reads a delivered CSV or JSON-lines file into a Parquet file of records at `out`.
 
@@ -353,3 +346,66 @@ def _batch_table(
         *[pa.array(values, pa.string()) for values in by_column],
     ]
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+@dataclass(frozen=True)
+class ParseJob:
+    """One delivered file to parse into a records Parquet file."""
+
+    path: Path
+    spec: FileSpec
+    out: Path
+
+
+def parse_files(jobs: list[ParseJob], workers: int = 2) -> list[FileReport]:
+    """`parse_file` of every job, the jobs spread (largest file first) over up to `workers` fresh
+    interpreter processes: parsing is pure Python, so each core parses its own files. Child processes,
+    not fork: the caller may be running a JVM's threads. Raises RawFileError of the first unreadable file."""
+    groups: list[list[int]] = [[] for _ in range(max(1, min(workers, len(jobs))))]
+    sizes = [0] * len(groups)
+    for i in sorted(range(len(jobs)), key=lambda i: -jobs[i].path.stat().st_size if jobs[i].path.is_file() else 0):
+        g = sizes.index(min(sizes))
+        groups[g].append(i)
+        sizes[g] += jobs[i].path.stat().st_size if jobs[i].path.is_file() else 0
+    children = []
+    for group in groups:
+        payload = [{"path": str(jobs[i].path), "spec": asdict(jobs[i].spec), "out": str(jobs[i].out)} for i in group]
+        child = subprocess.Popen(  # noqa: S603 - this interpreter, this module, no shell
+            [sys.executable, "-m", __name__],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        children.append((group, child, payload))
+    reports: list[FileReport | None] = [None] * len(jobs)
+    failures = []
+    for group, child, payload in children:
+        out, err = child.communicate(json.dumps(payload).encode())
+        if child.returncode == UNREADABLE:
+            failures.append(err.decode())
+        elif child.returncode != 0:
+            failures.append(f"parsing {', '.join(p['spec']['name'] for p in payload)} failed: {err.decode()[-2000:]}")
+        else:
+            for i, report in zip(group, json.loads(out), strict=True):
+                reports[i] = FileReport(**report)
+    if failures:
+        raise RawFileError(failures[0].strip())
+    return reports
+
+
+UNREADABLE = 3  # a child's exit status for RawFileError (its message on stderr)
+
+
+def _parse_jobs_from_stdin() -> None:
+    reports = []
+    for job in json.load(sys.stdin):
+        try:
+            reports.append(asdict(parse_file(Path(job["path"]), FileSpec(**job["spec"]), Path(job["out"]))))
+        except RawFileError as error:
+            sys.stderr.write(str(error))
+            sys.exit(UNREADABLE)
+    json.dump(reports, sys.stdout)
+
+
+if __name__ == "__main__":
+    _parse_jobs_from_stdin()

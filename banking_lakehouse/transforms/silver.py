@@ -176,22 +176,26 @@ def clean_transactions(
     raw: DataFrame, customers: DataFrame, accounts: DataFrame, merchants: DataFrame, batch_date: dt.date
 ) -> tuple[DataFrame, DataFrame]:
     """(silver, quarantine) for the day's transactions; orphans are kept and flagged."""
-    amount = parse_amount("amount")
-    ts = parse_timestamp("transaction_ts")
-    currency = F.upper(F.trim(F.col("currency")))
-    country = normalized_country("country")
     categorical = {
         "transaction_type": ref.TRANSACTION_TYPES,
         "channel": ref.CHANNELS,
         "status": ref.STATUSES,
     }
-    lowered = {c: F.lower(F.trim(F.col(c))) for c in categorical}
+    # Typed once, before the classification is cached: the rules and the silver columns read these.
+    typed = {
+        "_amount": parse_amount("amount"),
+        "_ts": parse_timestamp("transaction_ts"),
+        "_currency": F.upper(F.trim(F.col("currency"))),
+        "_country": normalized_country("country"),
+        **{f"_{c}": F.lower(F.trim(F.col(c))) for c in categorical},
+    }
+    amount, ts, currency, country = F.col("_amount"), F.col("_ts"), F.col("_currency"), F.col("_country")
+    lowered = {c: F.col(f"_{c}") for c in categorical}
     # Exact copies share their id, so both windows are partitioned by id: one shuffle for both.
     exact_copy = F.row_number().over(Window.partitionBy("transaction_id", "_raw_bytes").orderBy("_line"))
     # A second, identical delivery is not a conflict: an id's versions are its first copies.
     copies_of_id = F.sum((F.col("_exact_copy") == 1).cast("long")).over(Window.partitionBy("transaction_id"))
-    rate = usd_rate(currency)
-    amount_usd = F.round(amount * rate, 2).try_cast(AMOUNT_TYPE)  # exact; null when beyond decimal(18,2)
+    amount_usd = F.col("_amount_usd")
     rules = [
         too_long("transactions", TRANSACTIONS.columns),
         ("exact_duplicate", F.col("_exact_copy") > 1),
@@ -206,6 +210,8 @@ def clean_transactions(
     ]
     classified = (
         raw.repartition("transaction_id")
+        .withColumns(typed)
+        .withColumn("_amount_usd", F.round(amount * usd_rate(currency), 2).try_cast(AMOUNT_TYPE))  # exact
         .withColumn("_exact_copy", exact_copy)
         .withColumn("_copies_of_id", copies_of_id)
         .withColumn("reason", first_failing(rules))

@@ -7,10 +7,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from banking_lakehouse.resources.lake.storage import LocalStorage, copy_file
+from banking_lakehouse.resources.lake.storage import LocalStorage, copy_file, file_uri
 from banking_lakehouse.resources.lake.tables import LakePartitionMissing
 
 RAW = ("raw",)
+
+
+def records_file(entity: str) -> str:
+    """The parsed records of an entity's delivered file, committed beside it (`records.parse_file`)."""
+    return f"{entity}.records.parquet"
 
 
 class RawZone:
@@ -44,6 +49,17 @@ class RawZone:
         if file_name not in delivery["files"]:
             raise LakePartitionMissing(f"raw delivery date={date} has no file {file_name}")
         return self._download(self.raw_path(date, file_name), delivery["version"])
+
+    def records_uri(self, date: str, entity: str) -> str | None:
+        """Where Spark reads the parsed records of an entity's delivery; None for a delivery stored before
+        records were kept with it (its file is then parsed again)."""
+        delivery = self.delivery(date)
+        if records_file(entity) not in delivery["files"]:
+            return None
+        path = self.raw_path(date, records_file(entity))
+        if self.storage.spark_reaches:
+            return self.storage.spark_uri(path)
+        return file_uri(str(self._download(path, delivery["version"])))
 
     def raw_rows(self, date: str, entity: str) -> int:
         """Records delivered for an entity (header excluded), as counted when the delivery was stored."""
