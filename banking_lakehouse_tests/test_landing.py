@@ -16,11 +16,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import AssetSelection, DagsterInstance, materialize
 
-from banking_lakehouse.entities import CUSTOMERS, TRANSACTIONS
+from banking_lakehouse.entities import CUSTOMERS, ENTITIES, TRANSACTIONS
 from banking_lakehouse.resources.delivery import SUCCESS_MARKER, DeliverySource
+from banking_lakehouse.resources.lake.raw_zone import records_file
+from banking_lakehouse.resources.lake.storage import COMMIT_FILE
 from banking_lakehouse_tests.conftest import make_resources, s3_resource
 from banking_lakehouse_tests.test_pipeline import ASSETS
 
@@ -150,7 +153,14 @@ def landed(spark, spark_resource, postgres, run_dir):
 
     result = run(DAY)
     assert result.success
-    return {"run": run, "lake": resources["lake"], "landing": landing, "expected": expected, "result": result}
+    return {
+        "run": run,
+        "resources": resources,
+        "lake": resources["lake"],
+        "landing": landing,
+        "expected": expected,
+        "result": result,
+    }
 
 
 def test_every_record_lands_in_silver_or_quarantine_with_its_exact_reason(landed, postgres):
@@ -333,3 +343,30 @@ def test_a_landing_zone_in_s3_delivers_the_same_batch(spark_resource, postgres, 
         assert lake.raw_rows(DAY, entity) == lake.partition_stats(["silver", entity], DAY)["rows"] + len(quarantine)
     with pytest.raises(Exception, match=r"s3://lake/landing/date=2024-11-06 has no drop"):
         delivery.landed_drop(REFUSED_DAY)
+
+
+def _silver_state(lake) -> dict:
+    return {
+        (layer, e): sorted(map(str, lake.read_arrow([layer, e], DAY).drop_columns(["batch_date"]).to_pylist()))
+        for layer in ("silver", "quarantine")
+        for e in ENTITIES
+    }
+
+
+def test_files_are_parsed_once_and_an_older_delivery_is_parsed_again_alike(landed):
+    """The records silver reads are those the raw asset parsed when it stored the delivery; a delivery
+    stored before records were kept with it is parsed by silver instead, with the same outcome."""
+    lake = landed["lake"]
+    delivery = lake.delivery(DAY)
+    for entity, delivered in delivery["entities"].items():
+        records = pq.read_table(lake.raw_path(DAY, records_file(entity)))
+        assert records.num_rows == delivered["records"], entity
+    before = _silver_state(lake)
+    older = {**delivery, "files": [f for f in delivery["files"] if not f.endswith(".records.parquet")]}
+    lake.storage.write_bytes(lake.raw_path(DAY, COMMIT_FILE), json.dumps(older).encode())
+    for entity in ENTITIES:
+        lake.storage.delete_files([lake.raw_path(DAY, records_file(entity))])
+    silver = AssetSelection.groups("silver")
+    result = materialize(ASSETS, selection=silver, partition_key=DAY, resources=landed["resources"])
+    assert result.success
+    assert _silver_state(lake) == before
