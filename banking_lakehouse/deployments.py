@@ -49,7 +49,11 @@ SPARK_LOCAL = {
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.driver.host": "127.0.0.1",
     "spark.ui.enabled": "false",
-    "spark.sql.shuffle.partitions": "4",
+    # Shuffles sized to the data: 32 partitions at most, coalesced by adaptive execution to ~64 MB each
+    # (a small day uses one or two, 10M rows all of them) rather than a fixed count for every volume.
+    "spark.sql.shuffle.partitions": "32",
+    "spark.sql.adaptive.coalescePartitions.parallelismFirst": "false",
+    "spark.sql.adaptive.advisoryPartitionSizeInBytes": "64m",
 }
 
 

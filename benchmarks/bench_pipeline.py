@@ -1,8 +1,10 @@
 """One day end to end: generation and every asset with all its checks, through the demo's code path.
 
-python benchmarks/bench_pipeline.py --rows 1000000 [--date 2024-12-01] [--seed 7]
+python benchmarks/bench_pipeline.py --rows 1000000 [--date 2024-12-01] [--seed 7] [--landing DIR]
 A fresh lake under data/bench_pipeline/ (embedded PostgreSQL there, or BANKING_PG_DSN). The JVM's
-start-up is inside the first Spark step, as it is for a user. Last line: one JSON object with
+start-up is inside the run, as it is for a user. With --landing, the day is read from that landing zone
+(a complete drop under DIR/date=<date>/, e.g. written by `python -m banking_lakehouse.generator --complete`)
+instead of being generated in the run. Last line: one JSON object with
 total_seconds, peak_rss_bytes (this process plus the Spark JVM and parse workers), ratio (total_seconds
 over the 60 s target for 1M rows, scaled to --rows), stages (seconds per Dagster step, `raw_delivery`
 being generation and parsing) and rows.
@@ -24,9 +26,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--date", type=lambda s: dt.date.fromisoformat(s).isoformat(), default="2024-12-01")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--landing", help="a landing zone holding the day's complete drop (not generated then)")
     args = parser.parse_args()
     fresh_lake("bench_pipeline")
-    defs, lake, _ = private_definitions("bench_pipeline")
+    defs, lake, _ = private_definitions("bench_pipeline", args.landing)
     instance = DagsterInstance.ephemeral()
     with PeakMemory() as memory:
         started = time.perf_counter()

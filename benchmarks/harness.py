@@ -25,13 +25,16 @@ def fresh_lake(name: str) -> None:
     shutil.rmtree(settings.data_dir() / name / "lake", ignore_errors=True)
 
 
-def private_definitions(name: str) -> tuple[Definitions, LakeResource, PostgresResource]:
-    """The demo's definitions over data/<name>/ (its lake; the embedded server there, or BANKING_PG_DSN)."""
+def private_definitions(name: str, landing: str | None = None) -> tuple[Definitions, LakeResource, PostgresResource]:
+    """The demo's definitions over data/<name>/ (its lake; the embedded server there, or BANKING_PG_DSN);
+    deliveries generated in the run, or read from the `landing` zone when given."""
     root = settings.data_dir() / name
     lake = LakeResource(base_uri=str(root / "lake"))
     postgres = PostgresResource(dsn=os.getenv("BANKING_PG_DSN") or None, embedded_dir=str(root / "postgres"))
     resources = deployments.resources(
-        delivery=DeliverySource(source="synthetic"),  # benchmarks measure generated deliveries
+        delivery=DeliverySource(source="landing", landing_uri=landing)
+        if landing
+        else DeliverySource(source="synthetic"),
         lake=lake,
         postgres=postgres,
     )
