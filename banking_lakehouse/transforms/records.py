@@ -358,47 +358,59 @@ class ParseJob:
 
 
 def parse_files(jobs: list[ParseJob], workers: int = 2) -> list[FileReport]:
-    """`parse_file` of every job, the jobs spread (largest file first) over up to `workers` fresh
-    interpreter processes: parsing is pure Python, so each core parses its own files. Child processes,
+    """`parse_file` of every job, the files spread (largest first) over up to `workers` fresh interpreter
+    processes working at once: parsing is pure Python, so each core parses its own files. Child processes,
     not fork: the caller may be running a JVM's threads. Raises RawFileError of the first unreadable file."""
+
+    def size(job: ParseJob) -> int:
+        return job.path.stat().st_size if job.path.is_file() else 0  # a missing file fails in parse_file
+
     groups: list[list[int]] = [[] for _ in range(max(1, min(workers, len(jobs))))]
-    sizes = [0] * len(groups)
-    for i in sorted(range(len(jobs)), key=lambda i: -jobs[i].path.stat().st_size if jobs[i].path.is_file() else 0):
-        g = sizes.index(min(sizes))
-        groups[g].append(i)
-        sizes[g] += jobs[i].path.stat().st_size if jobs[i].path.is_file() else 0
-    children = []
-    for group in groups:
-        payload = [{"path": str(jobs[i].path), "spec": asdict(jobs[i].spec), "out": str(jobs[i].out)} for i in group]
-        child = subprocess.Popen(  # noqa: S603 - this interpreter, this module, no shell
-            [sys.executable, "-m", __name__],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+    loads = [0] * len(groups)
+    for i in sorted(range(len(jobs)), key=lambda i: -size(jobs[i])):
+        least = loads.index(min(loads))
+        groups[least].append(i)
+        loads[least] += size(jobs[i])
+    children = [
+        (
+            group,
+            subprocess.Popen(  # noqa: S603 - this interpreter running this module, no shell
+                [sys.executable, "-m", __name__, json.dumps([_job_json(jobs[i]) for i in group])],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            ),
         )
-        children.append((group, child, payload))
-    reports: list[FileReport | None] = [None] * len(jobs)
-    failures = []
-    for group, child, payload in children:
-        out, err = child.communicate(json.dumps(payload).encode())
+        for group in groups
+    ]
+    reports: list[FileReport] = [FileReport()] * len(jobs)
+    unreadable, crashed = [], []
+    for group, child in children:
+        out, err = child.communicate()
         if child.returncode == UNREADABLE:
-            failures.append(err.decode())
+            unreadable.append(err.decode().strip())
         elif child.returncode != 0:
-            failures.append(f"parsing {', '.join(p['spec']['name'] for p in payload)} failed: {err.decode()[-2000:]}")
+            crashed.append(err.decode()[-4000:])
         else:
             for i, report in zip(group, json.loads(out), strict=True):
                 reports[i] = FileReport(**report)
-    if failures:
-        raise RawFileError(failures[0].strip())
+    if unreadable:
+        raise RawFileError(unreadable[0])
+    if crashed:
+        raise RuntimeError(f"a record parser process failed:\n{crashed[0]}")
     return reports
 
 
-UNREADABLE = 3  # a child's exit status for RawFileError (its message on stderr)
+UNREADABLE = 3  # a parser process's exit status for RawFileError (its message on stderr)
 
 
-def _parse_jobs_from_stdin() -> None:
+def _job_json(job: ParseJob) -> dict:
+    return {"path": str(job.path), "spec": asdict(job.spec), "out": str(job.out)}
+
+
+def _parse_jobs(argument: str) -> None:
+    """A parser process: the jobs (JSON) in, their reports (JSON) on stdout."""
     reports = []
-    for job in json.load(sys.stdin):
+    for job in json.loads(argument):
         try:
             reports.append(asdict(parse_file(Path(job["path"]), FileSpec(**job["spec"]), Path(job["out"]))))
         except RawFileError as error:
@@ -408,4 +420,4 @@ def _parse_jobs_from_stdin() -> None:
 
 
 if __name__ == "__main__":
-    _parse_jobs_from_stdin()
+    _parse_jobs(sys.argv[1])
