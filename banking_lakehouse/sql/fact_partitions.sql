@@ -46,17 +46,23 @@ BEGIN
 END $$;
 
 -- Builds on `target` every index of gold.fact_transactions (the primary key as a constraint), read from the
--- catalog, so that ATTACH adopts them instead of building its own.
+-- catalog, so that ATTACH adopts them instead of building its own. Each is named after the target and the
+-- parent's index (fact_transactions_2024_01_b20240131_customer_date): PostgreSQL's own names would be cut
+-- at 63 characters and collide between the leaves of one month.
 CREATE OR REPLACE FUNCTION gold.build_fact_indexes(target regclass) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     ddl text;
+    target_name text := (SELECT relname FROM pg_class WHERE oid = target);
 BEGIN
     FOR ddl IN
         SELECT CASE
-            WHEN con.oid IS NOT NULL THEN format('ALTER TABLE %s ADD %s', target, pg_get_constraintdef(con.oid))
-            ELSE format('CREATE %sINDEX ON %s USING %I (%s)%s',
-                        CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END, target, am.amname,
+            WHEN con.oid IS NOT NULL THEN format('ALTER TABLE %s ADD CONSTRAINT %I %s', target,
+                                                 target_name || regexp_replace(idx.relname, '^fact_transactions', ''),
+                                                 pg_get_constraintdef(con.oid))
+            ELSE format('CREATE %sINDEX %I ON %s USING %I (%s)%s',
+                        CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END,
+                        target_name || regexp_replace(idx.relname, '^fact_transactions', ''), target, am.amname,
                         (SELECT string_agg(pg_get_indexdef(i.indexrelid, k, false), ', ' ORDER BY k)
                          FROM generate_series(1, i.indnkeyatts) AS k),
                         coalesce(' WHERE ' || pg_get_expr(i.indpred, i.indrelid), ''))
