@@ -57,12 +57,10 @@ DECLARE
 BEGIN
     FOR ddl IN
         SELECT CASE
-            WHEN con.oid IS NOT NULL THEN format('ALTER TABLE %s ADD CONSTRAINT %I %s', target,
-                                                 target_name || regexp_replace(idx.relname, '^fact_transactions', ''),
+            WHEN con.oid IS NOT NULL THEN format('ALTER TABLE %s ADD CONSTRAINT %I %s', target, named.index_name,
                                                  pg_get_constraintdef(con.oid))
             ELSE format('CREATE %sINDEX %I ON %s USING %I (%s)%s',
-                        CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END,
-                        target_name || regexp_replace(idx.relname, '^fact_transactions', ''), target, am.amname,
+                        CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END, named.index_name, target, am.amname,
                         (SELECT string_agg(pg_get_indexdef(i.indexrelid, k, false), ', ' ORDER BY k)
                          FROM generate_series(1, i.indnkeyatts) AS k),
                         coalesce(' WHERE ' || pg_get_expr(i.indpred, i.indrelid), ''))
@@ -70,6 +68,9 @@ BEGIN
         FROM pg_index AS i
         INNER JOIN pg_class AS idx ON i.indexrelid = idx.oid
         INNER JOIN pg_am AS am ON idx.relam = am.oid
+        CROSS JOIN LATERAL (
+            SELECT target_name || regexp_replace(idx.relname, '^fact_transactions', '') AS index_name
+        ) AS named
         LEFT JOIN pg_constraint AS con ON i.indexrelid = con.conindid AND i.indrelid = con.conrelid
         WHERE i.indrelid = 'gold.fact_transactions'::regclass
         ORDER BY idx.relname
