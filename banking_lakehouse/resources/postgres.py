@@ -10,7 +10,8 @@ import os
 import re
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
@@ -19,7 +20,6 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from dagster import ConfigurableResource
 from psycopg import sql
-from psycopg.copy import QueuedLibpqWriter
 from pydantic import Field
 
 from banking_lakehouse import reference as ref
@@ -79,6 +79,26 @@ def _copyable(table: pa.Table) -> pa.Table:
     return table
 
 
+def _csv(batch: pa.RecordBatch) -> bytes:
+    buffer = io.BytesIO()
+    pacsv.write_csv(pa.Table.from_batches([batch]), buffer, pacsv.WriteOptions(include_header=False))
+    return buffer.getvalue()
+
+
+def _csv_chunks(table: pa.Table) -> Iterator[bytes]:
+    """The CSV of COPY_CHUNK_ROWS rows at a time, each made in a thread while the one before is sent (and parsed
+    by the server), never more than two at once in memory."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = None
+        for batch in table.to_batches(max_chunksize=COPY_CHUNK_ROWS):
+            following = pool.submit(_csv, batch)
+            if ahead is not None:
+                yield ahead.result()
+            ahead = following
+        if ahead is not None:
+            yield ahead.result()
+
+
 def _qualified(table: str) -> sql.Composed:
     schema, name = table.split(".")
     return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
@@ -129,19 +149,13 @@ class PostgresResource(ConfigurableResource):
 
     @staticmethod
     def copy_rows(conn: psycopg.Connection, target: sql.Composable, table: pa.Table, freeze: bool = False) -> None:
-        """COPY as CSV, each chunk written while a thread sends the one before (the server parses meanwhile).
-        `freeze`: rows written frozen, for a table created in this transaction."""
+        """COPY as CSV. `freeze`: rows written frozen, for a table created in this transaction."""
         table = _copyable(table)
         columns = sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names)
-        options_sql = sql.SQL("(FORMAT csv, FREEZE)" if freeze else "(FORMAT csv)")
-        statement = sql.SQL("COPY {} ({}) FROM STDIN {}").format(target, columns, options_sql)
-        options = pacsv.WriteOptions(include_header=False)
-        cursor = conn.cursor()
-        with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
-            for batch in table.to_batches(max_chunksize=COPY_CHUNK_ROWS):
-                buffer = io.BytesIO()
-                pacsv.write_csv(pa.Table.from_batches([batch]), buffer, options)
-                copy.write(buffer.getvalue())
+        copy_options = sql.SQL("(FORMAT csv, FREEZE)" if freeze else "(FORMAT csv)")
+        with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN {}").format(target, columns, copy_options)) as copy:
+            for chunk in _csv_chunks(table):
+                copy.write(chunk)
 
     def replace_rows(self, table: str, data: pa.Table, where: dict[str, object]) -> int:
         """In one transaction: delete the rows matching `where` (the batch), COPY `data` in. Returns rows deleted.

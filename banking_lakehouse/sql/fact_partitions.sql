@@ -48,9 +48,10 @@ END $$;
 -- Builds on `target` every index of gold.fact_transactions (the primary key as a constraint), read from the
 -- catalog, so that ATTACH adopts them instead of building its own. Each is named after the target and the
 -- parent's index (fact_transactions_2024_01_b20240131_customer_date): PostgreSQL's own names would be cut
--- at 63 characters and collide between the leaves of one month.
+-- at 63 characters and collide between the leaves of one month. The sorts get room for a 1M-row batch's
+-- keys (the default 64MB, shared by the parallel workers, spills them to disk).
 CREATE OR REPLACE FUNCTION gold.build_fact_indexes(target regclass) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET maintenance_work_mem = '256MB' AS $$
 DECLARE
     ddl text;
     target_name text := (SELECT relname FROM pg_class WHERE oid = target);
