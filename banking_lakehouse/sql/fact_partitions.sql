@@ -102,7 +102,7 @@ LANGUAGE sql STABLE AS $$
 
     SELECT coalesce(old.month_table, staged.month_table)::regclass AS month_table, old.old_leaf, staged.stage
     FROM old FULL OUTER JOIN staged ON old.month_table = staged.month_table
-    ORDER BY 1::text
+    ORDER BY coalesce(old.month_table, staged.month_table)::text
 $$;
 
 -- The exchange, at the end of the caller's transaction: per month table, the old leaf of the batch dropped
