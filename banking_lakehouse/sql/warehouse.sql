@@ -79,7 +79,8 @@ INSERT INTO gold.dim_merchant (merchant_key, merchant_id, merchant_name)
 VALUES (-1, 'unknown', 'unknown') ON CONFLICT DO NOTHING;
 CREATE INDEX IF NOT EXISTS dim_merchant_name_fts ON gold.dim_merchant USING gin (to_tsvector('simple', merchant_name));
 
--- Fact: RANGE-partitioned by month of the transaction date; partitions created on demand ------
+-- Fact: RANGE by month of the transaction date (date filters prune), each month LIST by batch_date: one
+-- leaf per (month, batch), loaded by exchange (sql/fact_partitions.sql) -----------------------------
 CREATE TABLE IF NOT EXISTS gold.fact_transactions (
     transaction_key          bigint      NOT NULL,
     transaction_id           text        NOT NULL,
@@ -115,30 +116,13 @@ CREATE TABLE IF NOT EXISTS gold.fact_transactions (
     source_file              text        NOT NULL,
     source_line              integer     NOT NULL,
     loaded_at                timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (transaction_id, transaction_date)
+    PRIMARY KEY (transaction_id, transaction_date, batch_date)
 ) PARTITION BY RANGE (transaction_date);
 CREATE INDEX IF NOT EXISTS fact_transactions_date ON gold.fact_transactions (transaction_date);
-CREATE INDEX IF NOT EXISTS fact_transactions_customer ON gold.fact_transactions (customer_key);
 CREATE INDEX IF NOT EXISTS fact_transactions_amount ON gold.fact_transactions (amount_usd);
 CREATE INDEX IF NOT EXISTS fact_transactions_customer_date ON gold.fact_transactions (customer_key, transaction_date);
-CREATE INDEX IF NOT EXISTS fact_transactions_batch ON gold.fact_transactions (batch_date);
 CREATE INDEX IF NOT EXISTS fact_transactions_high_risk ON gold.fact_transactions (transaction_date, merchant_key)
     WHERE is_high_risk;
-
--- Creates the month's partition once, also when two loads ask for it at the same moment.
-CREATE OR REPLACE FUNCTION gold.ensure_fact_partition(month_start date) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    first_day date := date_trunc('month', month_start)::date;
-    part_name text := format('fact_transactions_%s', to_char(first_day, 'YYYY_MM'));
-BEGIN
-    PERFORM pg_advisory_xact_lock(hashtext('gold.fact_transactions partitions'));
-    IF to_regclass(format('gold.%I', part_name)) IS NULL THEN
-        EXECUTE format(
-            'CREATE TABLE gold.%I PARTITION OF gold.fact_transactions FOR VALUES FROM (%L) TO (%L)',
-            part_name, first_day, (first_day + interval '1 month')::date);
-    END IF;
-END $$;
 
 -- Aggregates (per load batch, so a re-run replaces exactly its own rows) ---------------------
 CREATE TABLE IF NOT EXISTS gold.daily_customer_summary (
