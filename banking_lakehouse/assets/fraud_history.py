@@ -35,6 +35,8 @@ PREVIOUS_DAY = TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 
 
 class Statistics(NamedTuple):
+    """One running-statistics table: everything its asset and its readers need."""
+
     key: list[str]
     schema: str
     step: Callable[[DataFrame, DataFrame], DataFrame]  # (previous day's statistics, the day's facts) -> the day's
