@@ -7,12 +7,12 @@ from banking_lakehouse import (
     quiet,  # noqa: F401 - first: silences notices raised while assets are defined
     settings,
 )
-from banking_lakehouse.assets import aggregates, batches, fraud, gold, health, raw, silver, warehouse
+from banking_lakehouse.assets import aggregates, batches, fraud, fraud_history, gold, health, raw, silver, warehouse
 from banking_lakehouse.jobs import daily_pipeline_job
 from banking_lakehouse.schedules import daily_pipeline_schedule
 from banking_lakehouse.sensors import landing_zone_sensor
 
-ASSET_MODULES = [raw, silver, gold, aggregates, fraud, warehouse, batches, health]
+ASSET_MODULES = [raw, silver, gold, aggregates, fraud_history, fraud, warehouse, batches, health]
 
 
 def build_definitions(resources: dict) -> Definitions:

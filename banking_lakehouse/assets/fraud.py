@@ -1,30 +1,24 @@
-"""Fraud: the rules of SPEC §3.2 over each batch and the customers' earlier batches."""
+"""Fraud: the rules of SPEC §3.2 over each batch and the running statistics of the batches before it."""
 
 from functools import reduce
 
-from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, asset
+from dagster import AssetDep, AssetExecutionContext, AssetIn, AssetKey, BackfillPolicy, asset
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from banking_lakehouse.assets.fraud_history import FACT_KEY, PREVIOUS_DAY, RECENT, SPENDING, previous_statistics
 from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.spark import SPARK_POOL, SparkResource
-from banking_lakehouse.transforms.fraud import detect_fraud
-
-FACT_KEY = ["gold", "fact_transactions"]
-
-
-def _earlier_fact(spark, lake: LakeResource, date: str) -> DataFrame:
-    """Every fact partition published before `date` (the history the spending-spike rule needs)."""
-    earlier = [d for d in lake.list_partitions(FACT_KEY) if d < date]
-    if not earlier:
-        return lake.read(spark, FACT_KEY, [date]).limit(0)
-    return lake.read(spark, FACT_KEY, earlier)
+from banking_lakehouse.transforms.fraud import fraud_rules
+from banking_lakehouse.transforms.fraud_history import recent_amounts
 
 
 @asset(
     key=["gold", "fraud_transactions"],
     ins={"fact": AssetIn(key=FACT_KEY), "customers": AssetIn(key=["gold", "dim_customer"])},
+    # Day N reads the statistics of day N-1 (never the earlier facts themselves).
+    deps=[AssetDep(AssetKey(s.key), partition_mapping=PREVIOUS_DAY) for s in (SPENDING, RECENT)],
     description="Transactions on which a fraud rule fired: the rules, a 0-100 risk score and a severity.",
     group_name="fraud",
     kinds={"spark", "parquet"},
@@ -42,9 +36,10 @@ def fraud_transactions(
     for d in context.partition_keys:
         day = F.lit(d).cast("date")
         per_day.append(
-            detect_fraud(
+            fraud_rules(
                 fact.where(F.col("batch_date") == day),
-                _earlier_fact(session, lake, d),
+                previous_statistics(session, lake, SPENDING, d),
+                recent_amounts(previous_statistics(session, lake, RECENT, d)),
                 customers.where(F.col("batch_date") == day),
             )
         )

@@ -1,14 +1,20 @@
-"""Fraud rules (SPEC §3.2) as Spark window functions over the batch and the customer's earlier batches.
+"""Fraud rules (SPEC §3.2) as Spark window functions over the batch and the earlier batches' statistics.
 
 On the first batch there is no history, so `spending_spike` cannot fire; it needs at least
-MIN_HISTORY earlier transactions of the customer. `risky_merchant_night` compares with the
-account's median over its history and the batch (the batch alone on the first day).
+MIN_HISTORY earlier transactions of the customer, whose mean and sample standard deviation come from
+exact running sums (`fraud_history`). `risky_merchant_night` compares with the account's median over
+its earlier transactions and the batch (the batch alone on the first day). Since the median is kept
+in bounded state, "earlier" means the account's MEDIAN_WINDOW most recent earlier transactions: the
+result equals the median over the whole history while an account has at most that many, and follows
+its recent habit after.
 """
 
 from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+
+from banking_lakehouse.transforms.fraud_history import spending_of, spending_profile
 
 LARGE_AMOUNT_USD = 30_000
 SMALL_AMOUNT_USD = 5
@@ -37,7 +43,17 @@ def _in_dense_window(df: DataFrame, by: list[str], seconds: int, minimum: int, f
 
 
 def detect_fraud(batch: DataFrame, history: DataFrame, customers: DataFrame) -> DataFrame:
-    """Rows of `batch` on which at least one rule fired, with the rules, a 0-100 risk score and a severity."""
+    """The rules given the earlier transactions themselves (all of them: the median unbounded), the
+    reference the running statistics reproduce."""
+    return fraud_rules(batch, spending_of(history), history.select("account_key", "amount_usd"), customers)
+
+
+def fraud_rules(batch: DataFrame, spending: DataFrame, earlier_amounts: DataFrame, customers: DataFrame) -> DataFrame:
+    """Rows of `batch` on which at least one rule fired, with the rules, a 0-100 risk score and a severity.
+
+    `spending`: per customer the count, Σ and Σ² of earlier amounts; `earlier_amounts`: (account_key,
+    amount_usd) rows the account median covers besides the batch.
+    """
     df = batch.withColumn("_epoch", F.col("transaction_ts").cast("long"))
 
     small = _in_dense_window(
@@ -66,16 +82,11 @@ def detect_fraud(batch: DataFrame, history: DataFrame, customers: DataFrame) -> 
 
     # The account's typical ticket over its history and this batch: robust even for a quiet account.
     account_median = (
-        history.select("account_key", "amount_usd")
-        .unionByName(df.select("account_key", "amount_usd"))
+        earlier_amounts.unionByName(df.select("account_key", "amount_usd"))
         .groupBy("account_key")
         .agg(F.median("amount_usd").alias("_account_median"))
     )
-    past = (
-        history.where(F.col("customer_key") != -1)
-        .groupBy("customer_key")
-        .agg(F.avg("amount_usd").alias("_mean"), F.stddev_samp("amount_usd").alias("_std"), F.count("*").alias("_n"))
-    )
+    past = spending_profile(spending)
     flagged = (
         df.join(account_median, "account_key", "left")
         .join(past, "customer_key", "left")

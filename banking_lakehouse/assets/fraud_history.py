@@ -1,0 +1,107 @@
+"""Running fraud statistics in the lake: partition d covers every fact with batch_date <= d, yet is built
+from partition d-1 and the day's facts only, so a day costs the same on the 3rd or the 300th day of
+history, and the dependency on the previous day is an edge of the asset graph."""
+
+import datetime as dt
+from collections.abc import Callable
+from functools import reduce
+from typing import NamedTuple
+
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    AssetIn,
+    AssetKey,
+    AssetsDefinition,
+    BackfillPolicy,
+    TimeWindowPartitionMapping,
+    asset,
+)
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from banking_lakehouse.partitions import daily_partitions_def
+from banking_lakehouse.resources.lake import LakePartitionMissing, LakeResource
+from banking_lakehouse.resources.spark import SPARK_POOL, SparkResource
+from banking_lakehouse.transforms.fraud_history import (
+    ACCOUNT_RECENT,
+    CUSTOMER_SPENDING,
+    account_recent,
+    customer_spending,
+)
+
+FACT_KEY = ["gold", "fact_transactions"]
+PREVIOUS_DAY = TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
+
+
+class Statistics(NamedTuple):
+    """One running-statistics table: everything its asset and its readers need."""
+
+    key: list[str]
+    schema: str
+    step: Callable[[DataFrame, DataFrame], DataFrame]  # (previous day's statistics, the day's facts) -> the day's
+    description: str
+
+
+SPENDING = Statistics(
+    ["gold", "customer_spending_history"],
+    CUSTOMER_SPENDING,
+    customer_spending,
+    "Per customer, over every batch up to the day: count, Σ amount_usd and Σ amount_usd² (exact decimals).",
+)
+RECENT = Statistics(
+    ["gold", "account_recent_amounts"],
+    ACCOUNT_RECENT,
+    account_recent,
+    "Per account, its most recent transactions up to the day (the window the fraud median covers).",
+)
+
+
+def previous_statistics(spark: SparkSession, lake: LakeResource, table: Statistics, date: str) -> DataFrame:
+    """Partition date-1 of a statistics table; empty on the first day of history (no earlier fact).
+
+    A missing previous day while earlier facts exist is refused: starting from empty there would
+    silently forget them.
+    """
+    previous = (dt.date.fromisoformat(date) - dt.timedelta(days=1)).isoformat()
+    try:
+        return lake.read(spark, table.key, [previous])
+    except LakePartitionMissing:
+        if any(d < date for d in lake.list_partitions(FACT_KEY)):
+            raise
+    return spark.createDataFrame([], table.schema)
+
+
+def _running_statistics(table: Statistics) -> AssetsDefinition:
+    @asset(
+        key=table.key,
+        ins={"fact": AssetIn(key=FACT_KEY)},
+        deps=[AssetDep(AssetKey(table.key), partition_mapping=PREVIOUS_DAY)],
+        description=table.description,
+        group_name="fraud",
+        kinds={"spark", "parquet"},
+        owners=["team:fraud-analytics"],
+        tags={"layer": "gold"},
+        partitions_def=daily_partitions_def,
+        backfill_policy=BackfillPolicy.single_run(),
+        pool=SPARK_POOL,
+    )
+    def statistics(
+        context: AssetExecutionContext, spark: SparkResource, lake: LakeResource, fact: DataFrame
+    ) -> DataFrame:
+        session = spark.spark_session
+        state = previous_statistics(session, lake, table, context.partition_keys[0])
+        per_day = []
+        for d in context.partition_keys:  # a range day by day, in order, each from the one before
+            day = F.lit(d).cast("date")
+            # Checkpointed: day k's plan starts from stored rows, not from k nested days of plans.
+            state = table.step(state, fact.where(F.col("batch_date") == day)).localCheckpoint()
+            per_day.append(state.withColumn("batch_date", day))
+        # One sorted file per day: the same rows whether a day runs alone or in a range.
+        return reduce(DataFrame.unionByName, per_day).repartition("batch_date").sortWithinPartitions(state.columns[0])
+
+    return statistics
+
+
+customer_spending_history = _running_statistics(SPENDING)
+account_recent_amounts = _running_statistics(RECENT)

@@ -1,0 +1,89 @@
+"""Running statistics of the earlier batches, so a day's fraud rules never re-read the history itself.
+
+Each day's statistics are the previous day's plus the day's facts, in bounded state:
+
+- per customer, the count, Σ amount_usd and Σ amount_usd² as exact decimals: the mean and sample
+  standard deviation `spending_spike` needs follow from them for any history length;
+- per account, the amounts of its MEDIAN_WINDOW most recent transactions (by transaction_ts, then
+  transaction_id), since an exact median over an unbounded history cannot be kept in bounded state.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+# ~6 days of a typical account (~5 transactions a day): enough for a median that 14 odd tickets cannot
+# move, recent enough to follow a changing habit, and ~1 KiB of state per account.
+MEDIAN_WINDOW = 30
+
+AMOUNT_TYPE = "decimal(18,2)"
+SPENDING_TYPES = {
+    "customer_key": "bigint",
+    "n": "bigint",
+    "amount_sum": "decimal(38,2)",
+    "amount_sq_sum": "decimal(38,4)",
+}
+CUSTOMER_SPENDING = ", ".join(f"{name} {kind}" for name, kind in SPENDING_TYPES.items())
+RECENT_ENTRY = f"struct<transaction_ts:timestamp,transaction_id:string,amount_usd:{AMOUNT_TYPE}>"
+ACCOUNT_RECENT = f"account_key bigint, recent array<{RECENT_ENTRY}>"
+
+
+def _spending_columns() -> list[Column]:
+    return [F.col(name).cast(kind).alias(name) for name, kind in SPENDING_TYPES.items()]
+
+
+def spending_of(facts: DataFrame) -> DataFrame:
+    """Per known customer: count, Σ amount and Σ amount² of these facts (the unknown customer -1 is no one's)."""
+    amount = F.col("amount_usd")
+    return (
+        facts.where(F.col("customer_key") != -1)
+        .groupBy("customer_key")
+        .agg(F.count("*").alias("n"), F.sum(amount).alias("amount_sum"), F.sum(amount * amount).alias("amount_sq_sum"))
+        .select(_spending_columns())
+    )
+
+
+def customer_spending(previous: DataFrame, facts: DataFrame) -> DataFrame:
+    """The previous statistics plus the day's facts (sums of exact decimals: the order never matters)."""
+    return (
+        previous.select(*SPENDING_TYPES)
+        .unionByName(spending_of(facts))
+        .groupBy("customer_key")
+        .agg(*(F.sum(c).alias(c) for c in list(SPENDING_TYPES)[1:]))
+        .select(_spending_columns())
+    )
+
+
+def spending_profile(spending: DataFrame) -> DataFrame:
+    """Mean, sample standard deviation and count per customer, as F.avg, F.stddev_samp and F.count give them."""
+    n = F.col("n").cast("decimal(20,0)")
+    # F.avg of decimal(18,2): the sum as decimal(28,2) over the count, rounded to decimal(22,6).
+    mean = (F.col("amount_sum").cast("decimal(28,2)") / n).cast("decimal(22,6)")
+    # (n Σx² - (Σx)²) / (n (n - 1)): the numerator exact (no cancellation), only the division in double.
+    spread = n * F.col("amount_sq_sum") - F.col("amount_sum") * F.col("amount_sum")
+    std = F.when(F.col("n") > 1, F.sqrt(spread.cast("double") / (F.col("n") * (F.col("n") - 1)).cast("double")))
+    return spending.select("customer_key", mean.alias("_mean"), std.alias("_std"), F.col("n").alias("_n"))
+
+
+def account_recent(previous: DataFrame, facts: DataFrame, window: int = MEDIAN_WINDOW) -> DataFrame:
+    """Per account, its `window` most recent transactions over the previous window and the day's facts."""
+    entry = F.struct("transaction_ts", "transaction_id", F.col("amount_usd").cast(AMOUNT_TYPE).alias("amount_usd"))
+    merged = (
+        previous.select("account_key", F.explode("recent").alias("_entry"))
+        .unionByName(facts.select("account_key", entry.alias("_entry")))
+        .groupBy("account_key")
+        .agg(F.sort_array(F.collect_list("_entry")).alias("_all"))  # by ts, then id: ties broken, every run
+    )
+    size = F.size("_all")
+    return merged.select(
+        "account_key",
+        F.slice("_all", F.greatest(size - window + 1, F.lit(1)), F.least(size, F.lit(window)))
+        .cast(f"array<{RECENT_ENTRY}>")
+        .alias("recent"),
+    )
+
+
+def recent_amounts(recent: DataFrame) -> DataFrame:
+    """One row per amount in the accounts' windows: the history the account median covers."""
+    return recent.select("account_key", F.explode("recent.amount_usd").alias("amount_usd"))
