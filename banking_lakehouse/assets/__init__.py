@@ -13,3 +13,13 @@ WAREHOUSE_ASSET = {
     "partitions_def": daily_partitions_def,
     "backfill_policy": BackfillPolicy.single_run(),
 }
+
+# What every fraud-analytics lake asset shares (the rules' output and their running statistics).
+FRAUD_ASSET = {
+    "group_name": "fraud",
+    "kinds": {"spark", "parquet"},
+    "owners": ["team:fraud-analytics"],
+    "tags": {"layer": "gold"},
+    "partitions_def": daily_partitions_def,
+    "backfill_policy": BackfillPolicy.single_run(),
+}

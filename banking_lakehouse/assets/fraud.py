@@ -2,12 +2,12 @@
 
 from functools import reduce
 
-from dagster import AssetDep, AssetExecutionContext, AssetIn, AssetKey, BackfillPolicy, asset
+from dagster import AssetDep, AssetExecutionContext, AssetIn, AssetKey, asset
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from banking_lakehouse.assets import FRAUD_ASSET
 from banking_lakehouse.assets.fraud_history import FACT_KEY, PREVIOUS_DAY, RECENT, SPENDING, previous_statistics
-from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.spark import SPARK_POOL, SparkResource
 from banking_lakehouse.transforms.fraud import fraud_rules
@@ -20,12 +20,7 @@ from banking_lakehouse.transforms.fraud_history import recent_amounts
     # Day N reads the statistics of day N-1 (never the earlier facts themselves).
     deps=[AssetDep(AssetKey(s.key), partition_mapping=PREVIOUS_DAY) for s in (SPENDING, RECENT)],
     description="Transactions on which a fraud rule fired: the rules, a 0-100 risk score and a severity.",
-    group_name="fraud",
-    kinds={"spark", "parquet"},
-    owners=["team:fraud-analytics"],
-    tags={"layer": "gold"},
-    partitions_def=daily_partitions_def,
-    backfill_policy=BackfillPolicy.single_run(),
+    **FRAUD_ASSET,
     pool=SPARK_POOL,
 )
 def fraud_transactions(

@@ -13,14 +13,13 @@ from dagster import (
     AssetIn,
     AssetKey,
     AssetsDefinition,
-    BackfillPolicy,
     TimeWindowPartitionMapping,
     asset,
 )
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from banking_lakehouse.partitions import daily_partitions_def
+from banking_lakehouse.assets import FRAUD_ASSET
 from banking_lakehouse.resources.lake import LakePartitionMissing, LakeResource
 from banking_lakehouse.resources.spark import SPARK_POOL, SparkResource
 from banking_lakehouse.transforms.fraud_history import (
@@ -78,12 +77,7 @@ def _running_statistics(table: Statistics) -> AssetsDefinition:
         ins={"fact": AssetIn(key=FACT_KEY)},
         deps=[AssetDep(AssetKey(table.key), partition_mapping=PREVIOUS_DAY)],
         description=table.description,
-        group_name="fraud",
-        kinds={"spark", "parquet"},
-        owners=["team:fraud-analytics"],
-        tags={"layer": "gold"},
-        partitions_def=daily_partitions_def,
-        backfill_policy=BackfillPolicy.single_run(),
+        **FRAUD_ASSET,
         pool=SPARK_POOL,
     )
     def statistics(
