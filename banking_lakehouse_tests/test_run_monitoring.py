@@ -127,7 +127,7 @@ def test_a_killed_worker_and_code_server_fail_the_run_and_free_the_queue(dagster
                 "the queued run to start",
             )
             failure = instance.all_logs(first.run_id, of_type=DagsterEventType.RUN_FAILURE)
-            assert failure and f"run worker process {pid} is gone" in str(instance.all_logs(first.run_id)[-3:])
+            assert failure and f"run worker process {pid} is gone" in str(instance.all_logs(first.run_id))
             instance.report_run_canceled(instance.get_run_by_id(second.run_id))
     finally:
         for process in (daemon, server):

@@ -6,7 +6,8 @@ downstream changes; nothing is ever generated in its place.
 
 Each file is parsed here, once per run (`records.parse_file`, the files of a day in parallel worker
 processes): the records Parquet is committed with the delivery, silver reads it, and the counts in
-the delivery record come from the same pass. The Spark driver starts meanwhile (`SparkResource.warm_up`).
+the delivery record come from the same pass. Meanwhile the Spark driver starts (`SparkResource` begins
+when the run does).
 """
 
 import datetime as dt
@@ -24,7 +25,6 @@ from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.delivery import DeliverySource
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.lake.raw_zone import records_file
-from banking_lakehouse.resources.spark import SparkResource
 from banking_lakehouse.transforms.records import FileReport, ParseJob, parse_files
 from banking_lakehouse.transforms.silver import file_spec
 
@@ -89,7 +89,6 @@ def raw_delivery(
     config: RawDeliveryConfig,
     lake: LakeResource,
     delivery: DeliverySource,
-    spark: SparkResource,
 ):
     """Stores each day's delivery in the raw zone with its record: source, files, sizes, checksums, records.
 
@@ -97,7 +96,6 @@ def raw_delivery(
     """
     dates = list(context.partition_keys)
     context.instance.add_run_tags(context.run_id, {"banking/source": delivery.source})
-    spark.warm_up()  # the silver steps need the driver: it starts while files are fetched or generated
     if delivery.source == "landing":
         drops = {d: delivery.landed_drop(d) for d in dates}
         workdir = lake.scratch / "landing" / uuid.uuid4().hex  # an S3 landing zone's files, fetched once

@@ -15,6 +15,7 @@ import subprocess
 import threading
 from pathlib import Path
 
+from dagster import InitResourceContext
 from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 from pyspark import SparkConf, SparkContext
@@ -84,10 +85,11 @@ class SparkResource(LazyPySparkResource):
     def is_connect(self) -> bool:
         return "spark.remote" in self.spark_config
 
-    def warm_up(self) -> None:
-        """Starts the session in a background thread, so a step that does not need Spark yet (generation,
-        parsing) overlaps the JVM's start-up; the first step that uses Spark waits for it. A failure
-        here is left for that step to raise."""
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """A run with Spark steps sets this resource up when it begins (one process, in-process executor):
+        the session starts in a background thread, so the steps before the first Spark step (generation,
+        parsing) overlap the JVM's start-up, and that step waits for it. A failure here is left for that
+        step to raise."""
         threading.Thread(target=self._start_quietly, name="spark-warm-up", daemon=True).start()
 
     def _start_quietly(self) -> None:
