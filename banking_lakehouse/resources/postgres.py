@@ -57,7 +57,7 @@ def _set_analyst_password(conn: psycopg.Connection) -> None:
             conn.execute(
                 sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(ANALYST_ROLE), sql.Literal(verifier))
             )
-    except psycopg.errors.InsufficientPrivilege:
+    except (psycopg.errors.InsufficientPrivilege, psycopg.errors.UndefinedObject):
         pass  # as roles.sql: a loading user that may not manage roles leaves them to the server's administrator
 
 
