@@ -26,7 +26,7 @@ from banking_lakehouse.generator.defects import FLAGGED_DEFECTS, QUARANTINED_DEF
 from banking_lakehouse.quarantine_reasons import REASONS
 from banking_lakehouse.resources.delivery import COMPRESSED_SUFFIX, SUCCESS_MARKER
 from banking_lakehouse.sql import read_sql
-from banking_lakehouse.transforms import fraud
+from banking_lakehouse.transforms import fraud, fraud_history
 
 DOCS_DIR = settings.PROJECT_DIR / "docs"
 GENERATED = re.compile(r"(<!-- generated: (?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
@@ -225,6 +225,7 @@ def fraud_thresholds() -> str:
             (code("SMALL_AMOUNT_USD"), fraud.SMALL_AMOUNT_USD),
             (code("MIN_HISTORY"), fraud.MIN_HISTORY),
             (code("SPIKE_MULTIPLE"), fraud.SPIKE_MULTIPLE),
+            (code("MEDIAN_WINDOW") + " (transforms/fraud_history.py)", fraud_history.MEDIAN_WINDOW),
         ],
     )
 

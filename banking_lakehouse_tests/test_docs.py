@@ -18,7 +18,7 @@ from banking_lakehouse import docs, settings
 from banking_lakehouse.entities import ENTITIES, MASTER_ENTITIES
 from banking_lakehouse.quarantine_reasons import REASONS
 from banking_lakehouse.resources.lake.commit import StagingArea
-from banking_lakehouse.transforms import records, silver
+from banking_lakehouse.transforms import fraud, records, silver
 from banking_lakehouse.transforms.raw_reader import read_raw
 from banking_lakehouse.transforms.silver import MASTER_SPECS, clean_master, clean_transactions, file_spec
 
@@ -37,6 +37,12 @@ def test_the_committed_docs_are_what_the_code_renders():
     assert checked.returncode == 0, checked.stdout + checked.stderr
     used = {m.group("name") for path in DOCUMENTS for m in docs.GENERATED.finditer(path.read_text())}
     assert used == set(docs.SECTIONS)  # no table renders into nothing, no doc names a table that is not rendered
+
+
+def test_the_fraud_doc_describes_every_rule_the_code_runs():
+    rules_section = (docs.DOCS_DIR / "fraud.md").read_text().split("## Rules\n")[1].split("<!--")[0]
+    described = re.findall(r"^\| `(\w+)` \|", rules_section, re.M)
+    assert described == list(fraud.RULE_WEIGHTS)
 
 
 def test_a_stale_table_is_rewritten():
