@@ -4,8 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DATE   ?= $(shell date -u -d yesterday +%F 2>/dev/null || python3 -c "import datetime as d; print(d.date.today() - d.timedelta(1))")
 DAYS   ?= 1
-ROWS   ?= 100000
-SEED   ?= 7
+# rows and seed of generated days (make demo, make generate; make dev: the launchpad's default), from
+# BANKING_SYNTHETIC_ROWS / BANKING_SYNTHETIC_SEED when the environment sets them
+ROWS   ?= $(or $(BANKING_SYNTHETIC_ROWS),100000)
+SEED   ?= $(or $(BANKING_SYNTHETIC_SEED),7)
 PORT   ?= 3000
 export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 # Dagster's runs, events and schedules: SQLite under DAGSTER_HOME, or PostgreSQL with BANKING_DAGSTER_STORAGE=postgres
@@ -35,8 +37,8 @@ $(DAGSTER_HOME)/dagster.yaml: $(INSTANCE) FORCE  ## re-copied whenever BANKING_D
 demo: setup $(DAGSTER_HOME)/dagster.yaml  ## every asset for the DAYS days up to DATE (default yesterday) as one run, then a summary
 	$(STORAGE_ENV) $(BIN)/python -m banking_lakehouse.demo --date $(DATE) --days $(DAYS) --rows $(ROWS) --seed $(SEED)
 
-dev: setup $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:$(PORT) (PORT=3000)
-	$(STORAGE_ENV) PYTHONWARNINGS='ignore:Function `dev_command` is superseded' $(BIN)/dagster dev -h 127.0.0.1 -p $(PORT) -w workspace.yaml
+dev: setup $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:$(PORT) (PORT=3000); ROWS and SEED: the launchpad's default
+	$(STORAGE_ENV) BANKING_SYNTHETIC_ROWS=$(ROWS) BANKING_SYNTHETIC_SEED=$(SEED) PYTHONWARNINGS='ignore:Function `dev_command` is superseded' $(BIN)/dagster dev -h 127.0.0.1 -p $(PORT) -w workspace.yaml
 
 lint: setup  ## ruff (lint incl. security rules, format check) and sqlfluff over the code and its SQL
 	$(BIN)/ruff check banking_lakehouse banking_lakehouse_tests benchmarks

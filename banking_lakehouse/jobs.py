@@ -1,12 +1,23 @@
-"""The main job: every asset of one (or a range of) daily batch(es)."""
+"""The main job: every asset of one (or a range of) daily batch(es).
+
+Its run config is the launchpad's default, so a run started from the UI shows the synthetic delivery's
+rows and seed before it starts (and the schedule, the sensor and backfills use the same): the raw asset's
+defaults, or what BANKING_SYNTHETIC_ROWS / BANKING_SYNTHETIC_SEED say (`make dev ROWS=… SEED=…`).
+"""
 
 from dagster import AssetSelection, define_asset_job
 
+from banking_lakehouse import settings
+from banking_lakehouse.assets.raw import RawDeliveryConfig
 from banking_lakehouse.partitions import daily_partitions_def
+
+SYNTHETIC_DELIVERY = RawDeliveryConfig(**settings.synthetic_delivery())
 
 daily_pipeline_job = define_asset_job(
     "daily_pipeline_job",
     selection=AssetSelection.all(),
     partitions_def=daily_partitions_def,
-    description="raw -> silver -> gold -> warehouse, aggregates and fraud for the selected day(s).",
+    config={"ops": {"raw_delivery": {"config": SYNTHETIC_DELIVERY.model_dump(include={"rows", "seed"})}}},
+    description="raw -> silver -> gold -> warehouse, aggregates and fraud for the selected day(s). "
+    "rows and seed size a synthetic delivery (BANKING_SOURCE=synthetic); the landing zone ignores them.",
 )

@@ -136,6 +136,15 @@ def source() -> str:
     return value
 
 
+SYNTHETIC_DELIVERY_VARIABLES = {"rows": "BANKING_SYNTHETIC_ROWS", "seed": "BANKING_SYNTHETIC_SEED"}
+
+
+def synthetic_delivery() -> dict[str, int]:
+    """Rows and seed of a generated day that the environment sets (the main job's launchpad default);
+    a variable left unset keeps the raw asset's own default."""
+    return {key: int(os.environ[var]) for key, var in SYNTHETIC_DELIVERY_VARIABLES.items() if os.getenv(var)}
+
+
 def landing_encoding() -> str:
     """Encoding of the landing zone's files (UTF-8 unless the source system says otherwise, e.g. latin-1)."""
     return os.getenv("BANKING_LANDING_ENCODING", "utf-8")

@@ -93,6 +93,25 @@ def make_resources(
     )
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on (for a server a test starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(predicate, seconds: float, what: str):
+    """predicate()'s first truthy value, polled every half second; an AssertionError naming `what` when
+    `seconds` pass without one (a guard against hanging, not a measurement)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> dict:
     """A real S3-protocol server (moto) on 127.0.0.1 that checks credentials, with an empty bucket `lake`.
@@ -101,9 +120,7 @@ def s3_server() -> dict:
     IAM calls that create the lake's user, its policy and its access key. Every later request is signed
     and checked, so wrong credentials are refused as S3 would refuse them.
     """
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"}
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],

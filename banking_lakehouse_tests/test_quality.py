@@ -7,18 +7,10 @@ import pytest
 
 from banking_lakehouse.entities import ENTITIES
 from banking_lakehouse.generator import GeneratorConfig, generate_day
-from banking_lakehouse.generator.defects import QUARANTINED_DEFECTS
+from banking_lakehouse.generator.defects import FLAGGED_DEFECTS, QUARANTINED_DEFECTS
 from banking_lakehouse.resources.lake.commit import StagingArea
 from banking_lakehouse.transforms.raw_reader import read_raw
 from banking_lakehouse.transforms.silver import MASTER_SPECS, clean_master, clean_transactions, file_spec
-
-FLAGGED = {
-    "orphan_customer": "is_orphan_customer",
-    "orphan_account": "is_orphan_account",
-    "orphan_merchant": "is_orphan_merchant",
-    "late_arrival": "is_late_arrival",
-    "outlier": "is_outlier",
-}
 
 
 @pytest.mark.parametrize(
@@ -60,5 +52,9 @@ def test_quarantine_matches_manifest_exactly(spark, tmp_path, seed, rows, day):
     reasons = Counter(r.reason for r in q.collect())
     assert reasons == Counter({c: manifest["defects"][c] for c in QUARANTINED_DEFECTS if manifest["defects"][c]})
     assert s.count() + sum(reasons.values()) == manifest["rows"] == rows
-    flags = s.selectExpr(*[f"sum(cast({flag} AS int)) AS {code}" for code, flag in FLAGGED.items()]).first().asDict()
-    assert flags == {code: manifest["defects"][code] for code in FLAGGED}
+    flags = (
+        s.selectExpr(*[f"sum(cast({flag} AS int)) AS {code}" for code, flag in FLAGGED_DEFECTS.items()])
+        .first()
+        .asDict()
+    )
+    assert flags == {code: manifest["defects"][code] for code in FLAGGED_DEFECTS}

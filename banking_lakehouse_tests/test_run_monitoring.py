@@ -14,14 +14,9 @@ import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from banking_lakehouse import settings
+from banking_lakehouse_tests.conftest import free_port, wait_until
 
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _code_server(port: int, env: dict) -> subprocess.Popen:
@@ -52,16 +47,6 @@ def _code_server(port: int, env: dict) -> subprocess.Popen:
     raise TimeoutError("code server did not start")
 
 
-def _wait(predicate, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def dagster_home(tmp_path):
     """The project's instance settings (launcher, monitoring, queue), with intervals short enough for a test."""
@@ -73,7 +58,7 @@ def dagster_home(tmp_path):
 
 
 def test_a_killed_worker_and_code_server_fail_the_run_and_free_the_queue(dagster_home):
-    port = _free_port()
+    port = free_port()
     workspace = dagster_home / "workspace.yaml"
     workspace.write_text(
         yaml.safe_dump(
@@ -106,19 +91,19 @@ def test_a_killed_worker_and_code_server_fail_the_run_and_free_the_queue(dagster
                 events = instance.all_logs(first.run_id, of_type=DagsterEventType.RUN_START)
                 return events[-1].dagster_event.pid if events else None
 
-            pid = _wait(worker_pid, 120, "the first run to start")
+            pid = wait_until(worker_pid, 120, "the first run to start")
             assert instance.get_run_by_id(second.run_id).status == DagsterRunStatus.QUEUED
             os.kill(pid, signal.SIGKILL)  # the worker and the code server that launched it, as an OOM kill would
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
             server = _code_server(port, env)  # its supervisor brings the code server back
 
-            _wait(
+            wait_until(
                 lambda: instance.get_run_by_id(first.run_id).status == DagsterRunStatus.FAILURE,
                 90,
                 "the dead run to be marked failed",
             )
-            _wait(
+            wait_until(
                 lambda: (
                     instance.get_run_by_id(second.run_id).status
                     in (DagsterRunStatus.STARTING, DagsterRunStatus.STARTED)

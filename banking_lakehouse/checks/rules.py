@@ -1,4 +1,4 @@
-"""Every data-quality rule of SPEC §6, one line each: which asset, what kind, how severe, whether it blocks.
+"""Every data-quality rule (docs/quality.md), one line each: which asset, what kind, how severe, whether it blocks.
 
 Blocking (ERROR) rules guard what flows downstream: a failure stops the run before gold or
 PostgreSQL change. WARN rules report without stopping. Silver completeness, uniqueness and

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-# Transaction defect codes (SPEC §3.1) -> share of the day's rows. Defaults sum to about 2 %.
+# Transaction defect codes (docs/quality.md) -> share of the day's rows. Defaults sum to about 2 %.
 DEFAULT_DEFECT_RATES: dict[str, float] = {
     "exact_duplicate": 0.0015,
     "conflicting_duplicate": 0.0010,
@@ -39,7 +39,7 @@ DEFAULT_MASTER_DEFECT_RATES: dict[str, dict[str, float]] = {
     "merchants": {"duplicate_id": 0.005, "missing_required": 0.005, "country_noise": 0.01},
 }
 
-# Fraud pattern (SPEC §3.2) -> injected rows per 100 000 transactions (at least one burst each).
+# Fraud pattern (docs/fraud.md) -> injected rows per 100 000 transactions (at least one burst each).
 DEFAULT_FRAUD_PER_100K: dict[str, float] = {
     "large_amount": 20,
     "card_testing": 30,  # 5 bursts of 6

@@ -1,4 +1,4 @@
-"""Defect injection (SPEC §3.1): each chosen row carries exactly one defect, so every count is exact."""
+"""Defect injection (docs/quality.md): each chosen row carries exactly one defect, so every count is exact."""
 
 from __future__ import annotations
 
@@ -42,6 +42,14 @@ QUARANTINED_DEFECTS = frozenset(
         "non_positive_amount",
     }
 )
+# Transaction defects silver keeps and flags: code -> the silver column that marks the row.
+FLAGGED_DEFECTS: dict[str, str] = {
+    "orphan_customer": "is_orphan_customer",
+    "orphan_account": "is_orphan_account",
+    "orphan_merchant": "is_orphan_merchant",
+    "late_arrival": "is_late_arrival",
+    "outlier": "is_outlier",
+}
 REQUIRED_FIELDS = ["transaction_id", "account_id", "amount", "transaction_ts"]
 ORPHAN_ID_BASE = 8_000_000
 
