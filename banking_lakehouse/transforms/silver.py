@@ -82,20 +82,30 @@ def _split(
     classified: DataFrame, entity: str, silver_columns: list[Column], batch_date: dt.date
 ) -> tuple[DataFrame, DataFrame]:
     batch = F.lit(batch_date).cast("date")
-    # Silver and quarantine are two writes of one classification: cache it so the raw file is parsed,
-    # numbered and deduplicated once, not once per output. The asset clears the cache when both are written.
-    classified = classified.persist()
-    silver = classified.where(F.col("reason").isNull()).select(
+    rejected = F.col("reason").isNotNull()
+    # Silver and quarantine are two writes of one classification: cache it so the raw file is read,
+    # typed and deduplicated once, not once per output. Only what the outputs keep is cached, and a
+    # record's delivered text and bytes only where it is quarantined: caching is the costly part.
+    # The asset clears the cache when both are written.
+    kept = classified.select(
         *silver_columns,
+        "_file",
+        "_line",
+        "reason",
+        F.when(rejected, F.coalesce(F.col("_raw"), F.decode("_raw_bytes", "UTF-8"))).alias("_rejected_text"),
+        F.when(rejected, F.col("_raw_bytes")).alias("_rejected_bytes"),
+    ).persist()
+    silver = kept.where(~rejected).select(
+        *kept.columns[: len(silver_columns)],
         F.col("_file").alias("source_file"),
         F.col("_line").alias("source_line"),
         batch.alias("batch_date"),
     )
-    quarantine = classified.where(F.col("reason").isNotNull()).select(
+    quarantine = kept.where(rejected).select(
         F.lit(entity).alias("entity"),
         "reason",
-        F.coalesce(F.col("_raw"), F.decode("_raw_bytes", "UTF-8")).alias("raw_record"),
-        F.col("_raw_bytes").alias("raw_bytes"),
+        F.col("_rejected_text").alias("raw_record"),
+        F.col("_rejected_bytes").alias("raw_bytes"),
         F.col("_file").alias("source_file"),
         F.col("_line").alias("line_number"),
         batch.alias("batch_date"),
@@ -172,6 +182,22 @@ def parse_timestamp(column: str) -> Column:
     )
 
 
+def _repeated_id_copies(raw: DataFrame) -> DataFrame:
+    """`_line`, `_exact_copy` (1 for the first copy of identical bytes) and `_copies_of_id` (how many different
+    versions of its id were delivered) of the records whose id occurs more than once; every other record is its
+    id's only, first copy. Such ids are few, so only their records are shuffled and numbered, not the day's."""
+    repeated = raw.groupBy("transaction_id").count().where(F.col("count") > 1).select("transaction_id")
+    exact_copy = F.row_number().over(Window.partitionBy("transaction_id", "_raw_bytes").orderBy("_line"))
+    # A second, identical delivery is not a conflict: an id's versions are its first copies.
+    copies_of_id = F.sum((F.col("_exact_copy") == 1).cast("long")).over(Window.partitionBy("transaction_id"))
+    return (
+        raw.join(F.broadcast(repeated), "transaction_id", "left_semi")
+        .withColumn("_exact_copy", exact_copy)
+        .withColumn("_copies_of_id", copies_of_id)
+        .select("_line", "_exact_copy", "_copies_of_id")
+    )
+
+
 def clean_transactions(
     raw: DataFrame, customers: DataFrame, accounts: DataFrame, merchants: DataFrame, batch_date: dt.date
 ) -> tuple[DataFrame, DataFrame]:
@@ -191,10 +217,6 @@ def clean_transactions(
     }
     amount, ts, currency, country = F.col("_amount"), F.col("_ts"), F.col("_currency"), F.col("_country")
     lowered = {c: F.col(f"_{c}") for c in categorical}
-    # Exact copies share their id, so both windows are partitioned by id: one shuffle for both.
-    exact_copy = F.row_number().over(Window.partitionBy("transaction_id", "_raw_bytes").orderBy("_line"))
-    # A second, identical delivery is not a conflict: an id's versions are its first copies.
-    copies_of_id = F.sum((F.col("_exact_copy") == 1).cast("long")).over(Window.partitionBy("transaction_id"))
     amount_usd = F.col("_amount_usd")
     rules = [
         too_long("transactions", TRANSACTIONS.columns),
@@ -209,11 +231,10 @@ def clean_transactions(
         ("invalid_category", F.greatest(*[~lowered[c].isin(*allowed) for c, allowed in categorical.items()])),
     ]
     classified = (
-        raw.repartition("transaction_id")
+        raw.join(F.broadcast(_repeated_id_copies(raw)), "_line", "left")
+        .withColumns({c: F.coalesce(c, F.lit(1)) for c in ("_exact_copy", "_copies_of_id")})
         .withColumns(typed)
         .withColumn("_amount_usd", F.round(amount * usd_rate(currency), 2).try_cast(AMOUNT_TYPE))  # exact
-        .withColumn("_exact_copy", exact_copy)
-        .withColumn("_copies_of_id", copies_of_id)
         .withColumn("reason", first_failing(rules))
     )
 
