@@ -1,10 +1,10 @@
-"""Small operational commands: python -m banking_lakehouse {stop-postgres|s3-server|dagster-storage-url}"""
+"""Small operational commands: python -m banking_lakehouse {stop-postgres|s3-server|dagster-storage-url|sql}"""
 
 import logging
 import sys
 import threading
 
-from banking_lakehouse import dagster_storage, settings
+from banking_lakehouse import dagster_storage, lake_sql, settings
 from banking_lakehouse.resources.postgres import stop_embedded
 
 S3_PORT = 9000
@@ -56,10 +56,11 @@ COMMANDS = {
     "stop-postgres": lambda: print(stop_embedded(settings.embedded_pg_dir())),
     "s3-server": serve_s3,
     "dagster-storage-url": print_dagster_storage_url,
+    "sql": lambda: lake_sql.main(sys.argv[2:]),  # its own options: python -m banking_lakehouse sql --help
 }
 
 if __name__ == "__main__":
     settings.owner_only_files()
-    if len(sys.argv) != 2 or sys.argv[1] not in COMMANDS:
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
         sys.exit(f"usage: python -m banking_lakehouse {{{'|'.join(COMMANDS)}}}")
     COMMANDS[sys.argv[1]]()
