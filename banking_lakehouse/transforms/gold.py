@@ -151,13 +151,14 @@ def rows_after_each_batch(
 ) -> dict[str, int]:
     """Rows of the current dimension after each batch of a run is merged in (the -1 member included):
     the same numbers whether the batches run as one run or one by one."""
-    first_seen = snapshots.select(key, "batch_date")
-    if current is not None:  # keys already present count from the start
-        first_seen = first_seen.unionByName(
-            current.where(F.col(key) != UNKNOWN_KEY).select(key, F.lit(dt.date.min).alias("batch_date"))
+    seen = snapshots.select(key, "batch_date")
+    if current is not None:  # keys already present count from the start (no batch_date)
+        seen = seen.unionByName(
+            current.where(F.col(key) != UNKNOWN_KEY).select(key, F.lit(None).cast("date").alias("batch_date"))
         )
-    firsts = first_seen.groupBy(key).agg(F.min("batch_date").alias("first")).groupBy("first").count().collect()
-    return {d: 1 + sum(n for first, n in firsts if first <= dt.date.fromisoformat(d)) for d in dates}
+    present = F.when(F.count("*") > F.count("batch_date"), F.lit(None).cast("date")).otherwise(F.min("batch_date"))
+    firsts = seen.groupBy(key).agg(present.alias("first")).groupBy("first").count().collect()
+    return {d: 1 + sum(n for first, n in firsts if first is None or first <= dt.date.fromisoformat(d)) for d in dates}
 
 
 def _key_or_unknown(natural_key: str, orphan_flag: str, secret: str) -> Column:
