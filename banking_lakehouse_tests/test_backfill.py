@@ -2,9 +2,7 @@
 what a single-day run records, and a single day re-run replaces only that day."""
 
 import json
-from urllib.parse import urlparse, urlunparse
 
-import psycopg
 import pytest
 from dagster import AssetCheckKey, AssetKey, DagsterInstance
 
@@ -12,8 +10,7 @@ from banking_lakehouse.checks.rules import RULES
 from banking_lakehouse.definitions import build_definitions
 from banking_lakehouse.generator import MANIFEST_FILE
 from banking_lakehouse.generator.defects import QUARANTINED_DEFECTS
-from banking_lakehouse.resources.postgres import PostgresResource
-from banking_lakehouse_tests.conftest import make_resources
+from banking_lakehouse_tests.conftest import make_resources, private_database
 
 DAYS = ["2024-12-05", "2024-12-06", "2024-12-07"]
 ROWS, SEED = 2_000, 23
@@ -52,10 +49,7 @@ def backfill(spark, spark_resource, postgres, run_dir):
 @pytest.fixture(scope="module")
 def separate_warehouse(postgres):
     """A second database on the same server, so the single-day runs load into an empty warehouse too."""
-    with psycopg.connect(postgres.uri(), autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS single_days")
-        conn.execute("CREATE DATABASE single_days")
-    return PostgresResource(dsn=urlunparse(urlparse(postgres.uri())._replace(path="/single_days")))
+    return private_database(postgres, "single_days")
 
 
 def _numbers(result) -> dict:

@@ -17,7 +17,7 @@ KINDS_BY_LAYER = {
 def test_every_asset_has_description_owner_group_layer_and_kinds():
     graph = defs.resolve_asset_graph()
     keys = sorted(graph.get_all_asset_keys())
-    assert len(keys) == 31
+    assert len(keys) == 34
     for key in keys:
         node = graph.get(key)
         assert node.description and node.owners and node.group_name != "default", key

@@ -19,6 +19,7 @@ from banking_lakehouse.transforms.fraud_history import (
     spending_of,
     spending_profile,
 )
+from banking_lakehouse.transforms.gold import CUSTOMER_DIMENSION
 from banking_lakehouse_tests.conftest import make_resources
 
 DAYS = ["2024-11-12", "2024-11-13", "2024-11-14"]
@@ -76,7 +77,7 @@ def test_the_asset_graph_shows_each_day_built_on_the_previous(spark):
     fraud = AssetKey(FRAUD)
     assert graph.get(fraud).parent_keys == {
         AssetKey(FACT_KEY),
-        AssetKey(["gold", "dim_customer"]),
+        AssetKey(CUSTOMER_DIMENSION.snapshots_path),
         AssetKey(SPENDING.key),
         AssetKey(RECENT.key),
     }
@@ -130,7 +131,7 @@ def test_fraud_equals_the_rules_over_the_earlier_facts_themselves(spark, lake):
         earlier = facts.where(F.col("batch_date") < F.lit(day).cast("date"))
         if i:  # while no account has more earlier transactions than the window, the medians are the same
             assert earlier.groupBy("account_key").count().agg(F.max("count")).first()[0] <= MEDIAN_WINDOW
-        expected = detect_fraud(batch, earlier, lake.read(spark, ["gold", "dim_customer"], [day]))
+        expected = detect_fraud(batch, earlier, lake.read(spark, CUSTOMER_DIMENSION.snapshots_path, [day]))
         stored = lake.read(spark, FRAUD, [day])
         assert _rows(stored, "transaction_id") == _rows(expected.select(*stored.columns), "transaction_id")
         assert stored.count() > 0

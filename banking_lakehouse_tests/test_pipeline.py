@@ -2,20 +2,41 @@
 
 import datetime as dt
 import json
+import os
+import shlex
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
 
+import duckdb
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import pytest
 from dagster import DagsterInstance, load_assets_from_modules, materialize
 
+from banking_lakehouse import lake_sql, settings
 from banking_lakehouse.checks.rules import RULES
 from banking_lakehouse.definitions import ASSET_MODULES
 from banking_lakehouse.generator import MANIFEST_FILE
 from banking_lakehouse.generator.defects import QUARANTINED_DEFECTS
-from banking_lakehouse_tests.conftest import make_resources, s3_resource
+from banking_lakehouse.sql import read_sql, sql_files
+from banking_lakehouse.transforms.gold import DIMENSIONS
+from banking_lakehouse_tests.conftest import make_resources, private_database, s3_resource
 
 ASSETS = load_assets_from_modules(ASSET_MODULES)
 DAY, NEXT_DAY = "2024-12-02", "2024-12-03"
 ROWS, SEED = 6_000, 11
+FACT = ["gold", "fact_transactions"]
+# Analytics that read a table only the warehouse holds (the dim_date calendar).
+WAREHOUSE_ONLY_ANALYTICS = {"analytics/time_patterns.sql"}
+
+
+@pytest.fixture(scope="module")
+def postgres(postgres):
+    """A database of this module's own, so whole warehouse tables compare with the lake's."""
+    return private_database(postgres, "pipeline")
 
 
 @pytest.fixture(scope="module", params=["local", "s3"])
@@ -200,3 +221,115 @@ def test_failing_blocking_check_leaves_gold_and_postgres_unchanged(pipeline, pos
     assert lake.partition_manifest(["gold", "fact_transactions"], DAY) == fact_version
     assert _fact_state(postgres, DAY) == before
     assert postgres.fetch("SELECT count(*) FROM quality.quarantine WHERE batch_date = %s", (DAY,)) == quarantine_before
+
+
+def _orphans(resources, key: str) -> int:
+    code = {"customer_key": "orphan_customer", "account_key": "orphan_account", "merchant_key": "orphan_merchant"}[key]
+    return sum(_manifest(resources, d)["defects"][code] for d in (DAY, NEXT_DAY))
+
+
+def test_a_plain_fact_dimension_join_over_the_lake_counts_each_fact_row_once(pipeline, postgres):
+    """Two days in the lake: joining the fact to a dimension, on the files themselves, neither multiplies nor
+    drops a row (orphans meet the -1 member), and the lake's dimensions hold the warehouse's rows."""
+    _, resources = pipeline
+    lake = resources["lake"]
+    fact_rows = sum(lake.partition_stats(FACT, d)["rows"] for d in (DAY, NEXT_DAY))
+    con = lake_sql.connect(lake)
+    for d in DIMENSIONS:
+        joined = f"gold.fact_transactions JOIN gold.{d.name} USING ({d.key})"
+        counts = con.sql(f"SELECT count(*), count(*) FILTER (WHERE {d.key} = -1) FROM {joined}").fetchall()
+        assert counts == [(fact_rows, _orphans(resources, d.key))]
+        lake_rows = con.sql(f"SELECT * FROM gold.{d.name} ORDER BY {d.key}")
+        columns = ", ".join(lake_rows.columns)
+        assert lake_rows.fetchall() == postgres.fetch(f"SELECT {columns} FROM gold.{d.name} ORDER BY {d.key}")
+    if not lake.base_uri.startswith("s3://"):  # any client globbing the files sees the same
+        root = lake.base_uri
+        glob = duckdb.sql(
+            f"SELECT count(*) FROM read_parquet('{root}/gold/fact_transactions/*/*.parquet') "
+            f"JOIN read_parquet('{root}/gold/dim_customer/*.parquet') USING (customer_key)"
+        )
+        assert glob.fetchall() == [(fact_rows,)]
+
+
+def _same(lake_value, pg_value) -> bool:
+    """Equal; a DuckDB double against a PostgreSQL numeric may differ by one unit of its last digit (a tie)."""
+    if isinstance(lake_value, float) and isinstance(pg_value, Decimal):
+        return abs(Decimal(repr(lake_value)) - pg_value) <= Decimal(1).scaleb(pg_value.as_tuple().exponent)
+    return lake_value == pg_value
+
+
+def test_analytics_on_the_lake_return_the_warehouse_rows(pipeline, postgres):
+    _, resources = pipeline
+    con = lake_sql.connect(resources["lake"])
+    compared = set()
+    for name in sql_files("analytics"):
+        if name in WAREHOUSE_ONLY_ANALYTICS:
+            with pytest.raises(duckdb.CatalogException):
+                con.sql(read_sql(name))
+            continue
+        lake_rows, pg_rows = con.sql(read_sql(name)).fetchall(), postgres.fetch(read_sql(name))
+        assert len(lake_rows) == len(pg_rows) > 0, name
+        for lake_row, pg_row in zip(lake_rows, pg_rows, strict=True):
+            assert all(map(_same, lake_row, pg_row)), (name, lake_row, pg_row)
+        compared.add(name)
+    assert len(compared) == 5
+
+
+def _readme_commands() -> list[str]:
+    section = settings.PROJECT_DIR.joinpath("README.md").read_text().split("## Query the lake with SQL", 1)[1]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def _printed_rows(table: str) -> list[list[str]]:
+    """The data rows of a table DuckDB printed (header and type lines left out)."""
+    lines = [line for line in table.splitlines() if line.startswith("│")][2:]
+    return [[cell.strip() for cell in line.split("│")[1:-1]] for line in lines]
+
+
+def test_the_readme_commands_run_on_the_lake(request, pipeline, postgres):
+    """The README's commands, as written, against this lake (local, or S3 through the environment)."""
+    _, resources = pipeline
+    lake = resources["lake"]
+    env = {**os.environ, "BANKING_LAKE_URI": lake.base_uri, "PYTHONPATH": str(settings.PROJECT_DIR)}
+    if lake.base_uri.startswith("s3://"):
+        s3 = request.getfixturevalue("s3_server")
+        env |= {
+            "BANKING_S3_ENDPOINT_URL": s3["endpoint_url"],
+            "AWS_ACCESS_KEY_ID": s3["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": s3["aws_secret_access_key"],
+            "AWS_REGION": "us-east-1",
+        }
+    commands = _readme_commands()
+    assert [c.split()[:2] for c in commands] == [["make", "sql"]] * 2 + [[".venv/bin/python", "-m"]] * 2
+    python, printed, outputs = Path(sys.executable), [], []
+    for command in commands:
+        args = shlex.split(command)
+        if args[0] == "make":  # with this interpreter's environment, already set up
+            args = ["make", "-s", "-o", "setup", f"BIN={python.parent}", *args[1:]]
+        else:
+            args[0] = str(python)
+        if "--out" in args:
+            outputs.append(settings.PROJECT_DIR / args[args.index("--out") + 1])
+        done = subprocess.run(args, cwd=settings.PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, (command, done.stderr)
+        printed.append(done.stdout)
+    try:
+        per_batch = postgres.fetch(
+            "SELECT batch_date, count(*), sum(amount_usd) FROM gold.fact_transactions GROUP BY 1 ORDER BY 1"
+        )
+        assert [b[1] for b in per_batch] == [lake.partition_stats(FACT, d)["rows"] for d in (DAY, NEXT_DAY)]
+        assert _printed_rows(printed[0]) == [[str(v) for v in row] for row in per_batch]
+        segments = postgres.fetch(
+            "SELECT c.segment, count(*) FROM gold.fact_transactions JOIN gold.dim_customer AS c USING (customer_key) "
+            "GROUP BY c.segment ORDER BY c.segment"
+        )
+        assert _printed_rows(printed[1]) == [["NULL" if s is None else s, str(n)] for s, n in segments]
+        merchants = pacsv.read_csv(outputs[0])
+        assert merchants.num_rows == len(postgres.fetch(read_sql("analytics/merchant_performance.sql"))) > 0
+        invalid = pq.read_table(outputs[1])
+        assert invalid.num_rows == sum(_manifest(resources, d)["defects"]["invalid_amount"] for d in (DAY, NEXT_DAY))
+        assert invalid.column_names == ["batch_date", "source_file", "line_number", "raw_record"]
+    finally:
+        for output in outputs:
+            output.unlink(missing_ok=True)

@@ -12,11 +12,13 @@ from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.spark import SPARK_POOL, SparkResource
 from banking_lakehouse.transforms.fraud import fraud_rules
 from banking_lakehouse.transforms.fraud_history import recent_amounts
+from banking_lakehouse.transforms.gold import CUSTOMER_DIMENSION
 
 
 @asset(
     key=["gold", "fraud_transactions"],
-    ins={"fact": AssetIn(key=FACT_KEY), "customers": AssetIn(key=["gold", "dim_customer"])},
+    # The customers as delivered with the day's batch (their home country that day).
+    ins={"fact": AssetIn(key=FACT_KEY), "customers": AssetIn(key=CUSTOMER_DIMENSION.snapshots_path)},
     # Day N reads the statistics of day N-1 (never the earlier facts themselves).
     deps=[AssetDep(AssetKey(s.key), partition_mapping=PREVIOUS_DAY) for s in (SPENDING, RECENT)],
     description="Transactions on which a fraud rule fired: the rules, a 0-100 risk score and a severity.",

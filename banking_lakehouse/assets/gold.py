@@ -1,40 +1,92 @@
-"""Gold in the lake: dimensions and the enriched fact, as Parquet for downstream Spark."""
+"""Gold in the lake: dimensions and the enriched fact, as Parquet for downstream Spark.
+
+Each dimension is kept as the day's snapshot (`gold/<dim>_snapshots`, a partition per batch, what the
+fraud rules of that day read) and as the current dimension (`gold/<dim>`, one row per key plus the -1
+member: what people join facts to, and what the warehouse's type-1 dimension holds).
+"""
 
 from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, BackfillPolicy, asset, multi_asset
 from pyspark.sql import DataFrame
 
 from banking_lakehouse.partitions import daily_partitions_def
+from banking_lakehouse.resources.lake import CURRENT, LAYOUT, LakePartitionMissing, LakeResource
 from banking_lakehouse.resources.pii import PiiKeyResource
-from banking_lakehouse.resources.spark import SPARK_POOL
+from banking_lakehouse.resources.spark import SPARK_POOL, SparkResource
 from banking_lakehouse.transforms import gold
+from banking_lakehouse.transforms.gold import DIMENSIONS
 
 OWNERS = ["team:data-engineering"]
 LAKE_KINDS = {"spark", "parquet"}
+GOLD_STEP = {
+    "group_name": "gold",
+    "partitions_def": daily_partitions_def,
+    "backfill_policy": BackfillPolicy.single_run(),
+    "pool": SPARK_POOL,
+}
+
+
+def _out(key: list[str], description: str, **kwargs) -> AssetOut:
+    return AssetOut(key=key, description=description, kinds=LAKE_KINDS, owners=OWNERS, tags={"layer": "gold"}, **kwargs)
 
 
 @multi_asset(
     outs={
-        name: AssetOut(key=["gold", name], description=text, kinds=LAKE_KINDS, owners=OWNERS, tags={"layer": "gold"})
-        for name, text in (
-            ("dim_customer", "Customers with hashed surrogate keys; names tokenised, email and phone masked."),
-            ("dim_account", "Accounts with surrogate keys and their customer's key."),
-            ("dim_merchant", "Merchants with category, MCC and risk level."),
+        f"{d.name}_snapshots": _out(
+            d.snapshots_path, f"{d.description} The full snapshot delivered with each batch (one partition per day)."
         )
+        for d in DIMENSIONS
     },
-    ins={e: AssetIn(key=["silver", e]) for e in ("customers", "accounts", "merchants")},
+    ins={d.entity: AssetIn(key=["silver", d.entity]) for d in DIMENSIONS},
     # A batch reaches gold whole: dimensions wait for the day's transactions to pass their blocking checks.
     deps=[AssetKey(["silver", "transactions"])],
-    group_name="gold",
-    partitions_def=daily_partitions_def,
-    backfill_policy=BackfillPolicy.single_run(),
-    pool=SPARK_POOL,
+    **GOLD_STEP,
 )
-def gold_dimensions(pii: PiiKeyResource, customers: DataFrame, accounts: DataFrame, merchants: DataFrame):
-    return (
-        gold.dim_customer(customers, pii.key),
-        gold.dim_account(accounts, pii.key),
-        gold.dim_merchant(merchants, pii.key),
-    )
+def gold_dimension_snapshots(pii: PiiKeyResource, customers: DataFrame, accounts: DataFrame, merchants: DataFrame):
+    silver = {"customers": customers, "accounts": accounts, "merchants": merchants}
+    return tuple(d.build(silver[d.entity], pii.key) for d in DIMENSIONS)
+
+
+@multi_asset(
+    outs={
+        d.name: _out(
+            d.current_path,
+            f"{d.description} Current: one row per key (the latest batch's values) and the -1 unknown member.",
+            metadata={LAYOUT: CURRENT},
+        )
+        for d in DIMENSIONS
+    },
+    ins={f"{d.name}_snapshots": AssetIn(key=d.snapshots_path) for d in DIMENSIONS},
+    **GOLD_STEP,
+)
+def gold_dimensions(
+    context: AssetExecutionContext,
+    spark: SparkResource,
+    lake: LakeResource,
+    dim_customer_snapshots: DataFrame,
+    dim_account_snapshots: DataFrame,
+    dim_merchant_snapshots: DataFrame,
+):
+    """Merges the run's snapshots into each current dimension, committed whole (re-runs and backfills of
+    earlier days never bring older values back)."""
+    snapshots = {
+        "dim_customer": dim_customer_snapshots,
+        "dim_account": dim_account_snapshots,
+        "dim_merchant": dim_merchant_snapshots,
+    }
+    merged = []
+    for d in DIMENSIONS:
+        try:
+            current = lake.read(spark.spark_session, d.current_path, [None])
+        except LakePartitionMissing:  # the first batch
+            current = None
+        day = snapshots[d.name]
+        for date, rows in gold.rows_after_each_batch(current, day, d.key, context.partition_keys).items():
+            context.add_asset_metadata(
+                {"dagster/row_count": rows}, asset_key=AssetKey(d.current_path), partition_key=date
+            )
+        # One file sorted by key: the same bytes whatever the run's shape.
+        merged.append(gold.current_dimension(current, day, d).repartition(1).sortWithinPartitions(d.key))
+    return tuple(merged)
 
 
 @asset(
@@ -45,13 +97,10 @@ def gold_dimensions(pii: PiiKeyResource, customers: DataFrame, accounts: DataFra
         "merchants": AssetIn(key=["silver", "merchants"]),
     },
     description="One row per valid transaction, keyed to every dimension, with derived analytics columns.",
-    group_name="gold",
     kinds=LAKE_KINDS,
     owners=OWNERS,
     tags={"layer": "gold"},
-    partitions_def=daily_partitions_def,
-    backfill_policy=BackfillPolicy.single_run(),
-    pool=SPARK_POOL,
+    **GOLD_STEP,
 )
 def fact_transactions(
     context: AssetExecutionContext,

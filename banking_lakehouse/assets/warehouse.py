@@ -1,7 +1,8 @@
 """The PostgreSQL warehouse: each gold table of the lake loaded by COPY, one transaction per batch.
 
 One table of loads, one factory: a load either replaces the batch's rows (aggregates, fraud, quarantine;
-the fact's by partition exchange) or upserts by surrogate key (type-1 dimensions).
+the fact's by partition exchange) or upserts by surrogate key (type-1 dimensions: the keys the batch
+delivered, with the lake's current values, so a re-run of an earlier day never brings older values back).
 """
 
 import time
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, asset
 
 from banking_lakehouse.assets import WAREHOUSE_ASSET
@@ -19,6 +21,7 @@ from banking_lakehouse.entities import ENTITIES
 from banking_lakehouse.resources.fact_exchange import FACT_TABLE
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.postgres import PostgresResource
+from banking_lakehouse.transforms.gold import DIMENSIONS
 
 
 def _fraud_metrics(lake: LakeResource, dates: list[str], loaded: list[pa.Table]) -> dict[str, float | int]:
@@ -38,21 +41,34 @@ class Load:
     sources: tuple[tuple[str, ...], ...]  # lake asset keys read
     table: str  # schema.table
     upsert_key: str | None = None  # None: replace the batch's rows
+    batch_keys: tuple[str, ...] | None = None  # upserts: the lake table whose batch names the keys to load
     after: tuple[str, ...] = ()  # warehouse loads that must land first
     metrics: Callable[[LakeResource, list[str], list[pa.Table]], dict] | None = (
         None  # extra metadata from the loaded rows
     )
 
+    @property
+    def reads(self) -> tuple[tuple[str, ...], ...]:
+        """Every lake table the load reads."""
+        return self.sources + ((self.batch_keys,) if self.batch_keys else ())
+
 
 LOADS = (
-    Load("dim_customer", (("gold", "dim_customer"),), "gold.dim_customer", upsert_key="customer_key"),
-    Load("dim_account", (("gold", "dim_account"),), "gold.dim_account", upsert_key="account_key"),
-    Load("dim_merchant", (("gold", "dim_merchant"),), "gold.dim_merchant", upsert_key="merchant_key"),
+    *(
+        Load(
+            d.name,
+            (tuple(d.current_path),),
+            f"gold.{d.name}",
+            upsert_key=d.key,
+            batch_keys=tuple(d.snapshots_path),
+        )
+        for d in DIMENSIONS
+    ),
     Load(
         "fact_transactions",
         (("gold", "fact_transactions"),),
         "gold.fact_transactions",
-        after=("dim_customer", "dim_account", "dim_merchant"),
+        after=tuple(d.name for d in DIMENSIONS),
     ),
     Load(
         "daily_customer_summary",
@@ -82,7 +98,7 @@ def build_load_asset(load: Load):
 
     @asset(
         key=key,
-        deps=[AssetKey(list(s)) for s in load.sources] + [AssetKey(["warehouse", a]) for a in load.after],
+        deps=[AssetKey(list(s)) for s in load.reads] + [AssetKey(["warehouse", a]) for a in load.after],
         description=f"{load.table} in PostgreSQL, loaded by COPY from the lake "
         + ("(upsert by key)." if load.upsert_key else "(the batch's rows replaced in one transaction)."),
         **WAREHOUSE_ASSET,
@@ -94,7 +110,12 @@ def build_load_asset(load: Load):
             started = time.perf_counter()
             rows, replaced, months, loaded = 0, 0, set(), []
             for source in load.sources:
-                data = lake.read_arrow(source, date)
+                if load.batch_keys:  # the batch's keys, with the current dimension's values
+                    data = lake.read_arrow(source, None)
+                    keys = lake.read_arrow(load.batch_keys, date, columns=[load.upsert_key]).column(load.upsert_key)
+                    data = data.filter(pc.is_in(data.column(load.upsert_key), value_set=keys))
+                else:
+                    data = lake.read_arrow(source, date)
                 rows += data.num_rows
                 if load.metrics:
                     loaded.append(data)

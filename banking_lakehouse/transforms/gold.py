@@ -3,9 +3,17 @@
 Surrogate keys are a keyed 64-bit hash of the natural key, so every run, day and cluster computes
 the same key without a lookup table, and the key reveals nothing without the secret; -1 is the
 `unknown` member that orphan rows point at. Natural ids and names in gold are keyed-hash tokens.
+
+Each dimension exists twice in the lake: the day's full snapshot (`<dim>_snapshots`, one partition per
+batch: the dimension as delivered) and the current dimension (one row per key, the -1 member included),
+type 1 as in the warehouse, so a plain fact-dimension join counts each fact row once.
 """
 
 from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import NamedTuple
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -68,6 +76,89 @@ def dim_merchant(merchants: DataFrame, secret: str) -> DataFrame:
         "risk_level",
         "batch_date",
     )
+
+
+class Dimension(NamedTuple):
+    """A master-data dimension: its name, the silver entity it is built from, its key and its -1 member."""
+
+    name: str
+    entity: str
+    key: str
+    build: Callable[[DataFrame, str], DataFrame]  # (silver rows, PII secret) -> the dimension's rows
+    unknown: dict[str, object]  # the -1 member's values besides its key (the rest null), as warehouse.sql seeds it
+    description: str
+
+    @property
+    def current_path(self) -> list[str]:
+        """The current dimension in the lake: one row per key and the -1 member."""
+        return ["gold", self.name]
+
+    @property
+    def snapshots_path(self) -> list[str]:
+        """The dimension as delivered with each batch: one partition per day."""
+        return ["gold", f"{self.name}_snapshots"]
+
+
+CUSTOMER_DIMENSION = Dimension(
+    "dim_customer",
+    "customers",
+    "customer_key",
+    dim_customer,
+    {"customer_id": "unknown", "customer_name": "unknown"},
+    "Customers with hashed surrogate keys; names tokenised, email and phone masked.",
+)
+DIMENSIONS = (
+    CUSTOMER_DIMENSION,
+    Dimension(
+        "dim_account",
+        "accounts",
+        "account_key",
+        dim_account,
+        {"account_id": "unknown", "customer_key": UNKNOWN_KEY},
+        "Accounts with surrogate keys and their customer's key.",
+    ),
+    Dimension(
+        "dim_merchant",
+        "merchants",
+        "merchant_key",
+        dim_merchant,
+        {"merchant_id": "unknown", "merchant_name": "unknown"},
+        "Merchants with category, MCC and risk level.",
+    ),
+)
+
+
+def current_dimension(current: DataFrame | None, snapshots: DataFrame, dimension: Dimension) -> DataFrame:
+    """The current dimension after merging batches' snapshots: per key the row of the latest batch that
+    delivered it (a batch re-run after later ones never brings its older values back; the same batch
+    re-run replaces its own rows), plus the -1 member. Keys are never removed, as in the warehouse."""
+    key = dimension.key
+    candidates = snapshots.withColumn("_incoming", F.lit(True))
+    if current is not None:
+        earlier = current.where(F.col(key) != UNKNOWN_KEY).withColumn("_incoming", F.lit(False))
+        candidates = earlier.unionByName(candidates, allowMissingColumns=True)  # a column added since: null
+    latest = Window.partitionBy(key).orderBy(F.col("batch_date").desc(), F.col("_incoming").desc())
+    merged = candidates.withColumn("_rank", F.row_number().over(latest)).where("_rank = 1").drop("_rank", "_incoming")
+    values = {key: UNKNOWN_KEY, **dimension.unknown}
+    unknown = merged.sparkSession.range(1).select(
+        *[F.lit(values.get(f.name)).cast(f.dataType).alias(f.name) for f in merged.schema.fields]
+    )
+    return merged.unionByName(unknown)
+
+
+def rows_after_each_batch(
+    current: DataFrame | None, snapshots: DataFrame, key: str, dates: list[str]
+) -> dict[str, int]:
+    """Rows of the current dimension after each batch of a run is merged in (the -1 member included):
+    the same numbers whether the batches run as one run or one by one."""
+    seen = snapshots.select(key, "batch_date")
+    if current is not None:  # keys already present count from the start (no batch_date)
+        seen = seen.unionByName(
+            current.where(F.col(key) != UNKNOWN_KEY).select(key, F.lit(None).cast("date").alias("batch_date"))
+        )
+    present = F.when(F.count("*") > F.count("batch_date"), F.lit(None).cast("date")).otherwise(F.min("batch_date"))
+    firsts = seen.groupBy(key).agg(present.alias("first")).groupBy("first").count().collect()
+    return {d: 1 + sum(n for first, n in firsts if first is None or first <= dt.date.fromisoformat(d)) for d in dates}
 
 
 def _key_or_unknown(natural_key: str, orphan_flag: str, secret: str) -> Column:

@@ -6,10 +6,12 @@ from banking_lakehouse.resources.lake.commit import STAGING
 from banking_lakehouse.resources.lake.io_manager import LakeIOManager, markdown_table
 from banking_lakehouse.resources.lake.resource import LakeResource
 from banking_lakehouse.resources.lake.storage import COMMIT_FILE, LakeStorageError
-from banking_lakehouse.resources.lake.tables import LakePartitionMissing, LakeWriteError
+from banking_lakehouse.resources.lake.tables import CURRENT, LAYOUT, LakePartitionMissing, LakeWriteError
 
 __all__ = [
     "COMMIT_FILE",
+    "CURRENT",
+    "LAYOUT",
     "STAGING",
     "LakeIOManager",
     "LakePartitionMissing",

@@ -11,7 +11,7 @@ from dagster_aws.s3 import S3Resource
 from pydantic import Field, PrivateAttr
 
 from banking_lakehouse.resources.lake.commit import Commits
-from banking_lakehouse.resources.lake.raw_zone import RawZone
+from banking_lakehouse.resources.lake.raw_zone import RAW, RawZone
 from banking_lakehouse.resources.lake.storage import Storage, open_storage
 from banking_lakehouse.resources.lake.tables import Tables
 
@@ -51,3 +51,15 @@ class LakeResource(RawZone, Tables, ConfigurableResource):
 
     def recover(self) -> list[str]:
         return self.commits.recover()
+
+    def table_keys(self) -> list[tuple[str, str]]:
+        """(layer, table) of every table the lake holds, from its directories: the raw zone (delivered files,
+        not tables) and work areas (`_staging`) aside."""
+        layers = [
+            e.base_name
+            for e in self.storage.list_dirs(self.storage.root)
+            if not e.base_name.startswith(("_", ".")) and e.base_name not in RAW
+        ]
+        return sorted(
+            (layer, e.base_name) for layer in layers for e in self.storage.list_dirs(self.storage.path(layer))
+        )

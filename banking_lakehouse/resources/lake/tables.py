@@ -1,5 +1,8 @@
 """The lake's Parquet tables: Hive-style `date=YYYY-MM-DD` partitions, each committed whole with a
-`_committed.json` manifest (version, files, rows, bytes) that every reader goes through."""
+`_committed.json` manifest (version, files, rows, bytes) that every reader goes through; or a current table
+(`CURRENT`: a dimension's one row per key), whose directory is committed whole with its manifest at the top.
+
+The partition methods take `date=None` for a current table: the unit committed is then the table itself."""
 
 from __future__ import annotations
 
@@ -19,6 +22,9 @@ from banking_lakehouse.resources.lake.commit import StagingArea
 from banking_lakehouse.resources.lake.storage import COMMIT_FILE, file_uri
 
 PARTITION_COLUMN = "batch_date"
+# Definition metadata of an asset whose lake table is one current version, not a partition per batch.
+LAYOUT = "lake/layout"
+CURRENT = "current"
 
 
 class LakePartitionMissing(FileNotFoundError):
@@ -38,8 +44,8 @@ class Tables:
     def table_uri(self, key_path: Sequence[str]) -> str:
         return self.storage.uri(self.table_path(key_path))
 
-    def partition_path(self, key_path: Sequence[str], date: str) -> str:
-        return self.storage.path(*key_path, f"date={date}")
+    def partition_path(self, key_path: Sequence[str], date: str | None) -> str:
+        return self.storage.path(*key_path, f"date={date}") if date else self.table_path(key_path)
 
     def list_partitions(self, key_path: Sequence[str]) -> list[str]:
         """Dates of the committed partitions of a table, oldest first."""
@@ -51,25 +57,35 @@ class Tables:
         manifests = self.storage.fs.get_file_info([f"{self.partition_path(key_path, d)}/{COMMIT_FILE}" for d in dates])
         return [d for d, m in zip(dates, manifests, strict=True) if m.type == pafs.FileType.File]
 
-    def partition_manifest(self, key_path: Sequence[str], date: str) -> dict:
+    def partition_manifest(self, key_path: Sequence[str], date: str | None) -> dict:
         """The committed version of a partition: {version, files, rows, bytes} (for raw: the delivery)."""
         path = self.partition_path(key_path, date)
         manifest = self.storage.read_json(f"{path}/{COMMIT_FILE}")
         if manifest is None:
-            raise LakePartitionMissing(
-                f"lake partition {'/'.join(key_path)} date={date} not found at {self.storage.uri(path)}: "
-                "materialize it first"
-            )
+            unit = f"partition {'/'.join(key_path)} date={date}" if date else f"table {'/'.join(key_path)}"
+            raise LakePartitionMissing(f"lake {unit} not found at {self.storage.uri(path)}: materialize it first")
         return manifest
 
-    def partition_stats(self, key_path: Sequence[str], date: str) -> dict[str, int]:
+    def partition_stats(self, key_path: Sequence[str], date: str | None) -> dict[str, int]:
         """Rows and bytes of the committed partition (from its manifest: no Spark job, no footer reads)."""
         manifest = self.partition_manifest(key_path, date)
         return {"rows": manifest["rows"], "bytes": manifest["bytes"]}
 
-    def _file_paths(self, key_path: Sequence[str], date: str) -> list[str]:
+    def _file_paths(self, key_path: Sequence[str], date: str | None) -> list[str]:
         directory = self.partition_path(key_path, date)
         return [f"{directory}/{name}" for name in self.partition_manifest(key_path, date)["files"]]
+
+    def is_current(self, key_path: Sequence[str]) -> bool:
+        """Whether the table is committed as one current version (its manifest at the top)."""
+        return self.storage.exists(f"{self.table_path(key_path)}/{COMMIT_FILE}")
+
+    def committed_files(self, key_path: Sequence[str]) -> list[str]:
+        """Every committed data file of a table: its current version's, or those of each committed partition.
+
+        Files a manifest does not name (a commit under way, a staged or crashed write) are never listed."""
+        if self.is_current(key_path):
+            return self._file_paths(key_path, None)
+        return [p for d in self.list_partitions(key_path) for p in self._file_paths(key_path, d)]
 
     def publish(self, df: DataFrame, key_path: Sequence[str], dates: Sequence[str]) -> dict[str, dict[str, int]]:
         """Writes df (one batch_date per partition) and commits exactly `dates`; returns rows/bytes per date.
@@ -96,12 +112,26 @@ class Tables:
                     f"outside the run's partitions {', '.join(dates)}; nothing was published"
                 )
             arrow_schema = to_arrow_schema(df.schema, timezone="UTC")
-            return {date: self._commit_partition(key_path, date, area, arrow_schema) for date in dates}
+            return {
+                date: self._commit(self.partition_path(key_path, date), area.path(f"date={date}"), area, arrow_schema)
+                for date in dates
+            }
 
-    def _commit_partition(
-        self, key_path: Sequence[str], date: str, area: StagingArea, arrow_schema: pa.Schema
-    ) -> dict[str, int]:
-        staged, storage = area.path(f"date={date}"), area.storage
+    def publish_current(self, df: DataFrame, key_path: Sequence[str]) -> dict[str, int]:
+        """Writes df as the table's one current version and commits it whole; returns its rows and bytes.
+
+        Partitions of an earlier per-batch layout of the table are removed once the current version is live."""
+        with self.staging_area() as area:
+            df.write.mode("overwrite").parquet(area.spark_uri(area.path(CURRENT)))
+            table = self.table_path(key_path)
+            written = self._commit(table, area.path(CURRENT), area, to_arrow_schema(df.schema, timezone="UTC"))
+        for partition in self.storage.list_dirs(table):
+            if partition.base_name.startswith("date="):
+                self.storage.remove_tree(partition.path)
+        return written
+
+    def _commit(self, live: str, staged: str, area: StagingArea, arrow_schema: pa.Schema) -> dict[str, int]:
+        storage = area.storage
         storage.create_dir(staged)
         entries = storage.list_files(staged)
         files = sorted(e.base_name for e in entries if e.base_name.endswith(".parquet"))
@@ -116,13 +146,12 @@ class Tables:
             "rows": sum(pq.read_metadata(f"{staged}/{f}", filesystem=storage.fs).num_rows for f in files),
             "bytes": sum(i.size for i in storage.fs.get_file_info([f"{staged}/{f}" for f in files])),
         }
-        live = self.partition_path(key_path, date)
         self.commits.commit_dir(area, live, staged, manifest)
         if not self.storage.spark_reaches:
             self._cache_committed(live, area.token, staged, files)
         return {"rows": manifest["rows"], "bytes": manifest["bytes"]}
 
-    def read(self, spark: SparkSession, key_path: Sequence[str], dates: Sequence[str]) -> DataFrame:
+    def read(self, spark: SparkSession, key_path: Sequence[str], dates: Sequence[str | None]) -> DataFrame:
         paths = [
             (p, self.partition_manifest(key_path, d)["version"]) for d in dates for p in self._file_paths(key_path, d)
         ]  # a missing partition fails here, named
@@ -148,12 +177,12 @@ class Tables:
         copy = self._downloads / directory / version / name
         return self.storage.local_file(path, copy)
 
-    def _dataset(self, key_path: Sequence[str], date: str) -> pads.Dataset:
+    def _dataset(self, key_path: Sequence[str], date: str | None) -> pads.Dataset:
         return pads.dataset(self._file_paths(key_path, date), format="parquet", filesystem=self.storage.fs)
 
-    def read_arrow(self, key_path: Sequence[str], date: str, columns: list[str] | None = None) -> pa.Table:
+    def read_arrow(self, key_path: Sequence[str], date: str | None, columns: list[str] | None = None) -> pa.Table:
         return self._dataset(key_path, date).to_table(columns=columns)
 
-    def head_arrow(self, key_path: Sequence[str], date: str, rows: int) -> pa.Table:
+    def head_arrow(self, key_path: Sequence[str], date: str | None, rows: int) -> pa.Table:
         """The first rows of a partition, reading no more of it than they need."""
         return self._dataset(key_path, date).head(rows)

@@ -8,4 +8,4 @@ SELECT channel,
        round(count(*)::numeric / sum(count(*)) OVER (), 4)                    AS share_of_transactions
 FROM gold.fact_transactions
 GROUP BY channel
-ORDER BY transactions DESC;
+ORDER BY transactions DESC, channel ASC;

@@ -1,4 +1,5 @@
--- Customer segmentation (RFM): recency, frequency and monetary value scored 1-5 by quintile.
+-- Customer segmentation (RFM): recency, frequency and monetary value scored 1-5 by quintile (ties by key, so
+-- every run and engine scores the same).
 WITH activity AS (
     SELECT customer_key,
            max(transaction_date)                     AS last_seen,
@@ -12,9 +13,9 @@ WITH activity AS (
 scored AS (
     SELECT a.*,
            (SELECT max(ft.transaction_date) FROM gold.fact_transactions AS ft) - a.last_seen AS recency_days,
-           ntile(5) OVER (ORDER BY a.last_seen)   AS r_score,
-           ntile(5) OVER (ORDER BY a.frequency)   AS f_score,
-           ntile(5) OVER (ORDER BY a.monetary)    AS m_score
+           ntile(5) OVER (ORDER BY a.last_seen, a.customer_key) AS r_score,
+           ntile(5) OVER (ORDER BY a.frequency, a.customer_key) AS f_score,
+           ntile(5) OVER (ORDER BY a.monetary, a.customer_key)  AS m_score
     FROM activity AS a
 )
 
@@ -27,4 +28,4 @@ SELECT s.customer_key, c.segment, s.recency_days, s.frequency, s.monetary, s.r_s
            ELSE 'hibernating'
        END AS rfm_segment
 FROM scored AS s INNER JOIN gold.dim_customer AS c USING (customer_key)
-ORDER BY s.monetary DESC;
+ORDER BY s.monetary DESC, s.customer_key ASC;

@@ -15,4 +15,4 @@ SELECT fired.rule, fired.severity,
        round(sum(fired.amount_usd) / max(t.all_amount_usd), 6)     AS share_of_amount
 FROM fired CROSS JOIN totals AS t
 GROUP BY fired.rule, fired.severity
-ORDER BY flagged DESC;
+ORDER BY flagged DESC, fired.rule ASC, fired.severity ASC;

@@ -11,4 +11,4 @@ INNER JOIN gold.dim_merchant AS m USING (merchant_key)
 LEFT JOIN gold.fraud_transactions AS x ON f.transaction_id = x.transaction_id AND f.batch_date = x.batch_date
 WHERE f.merchant_key <> -1
 GROUP BY m.merchant_key, m.merchant_name, m.category, m.country, m.risk_level
-ORDER BY revenue_usd DESC;
+ORDER BY revenue_usd DESC, merchant_key ASC;

@@ -7,4 +7,4 @@ SELECT d.day_of_week, d.day_name, f.time_of_day,
 FROM gold.fact_transactions AS f
 INNER JOIN gold.dim_date AS d USING (date_key)
 GROUP BY d.day_of_week, d.day_name, f.time_of_day
-ORDER BY d.day_of_week, min(f.transaction_hour);
+ORDER BY d.day_of_week, min(f.transaction_hour), f.time_of_day;
