@@ -1,4 +1,4 @@
-"""Fraud: the rules of SPEC §3.2 over each batch and the running statistics of the batches before it."""
+"""Fraud: the rules of docs/fraud.md over each batch and the running statistics of the batches before it."""
 
 from functools import reduce
 

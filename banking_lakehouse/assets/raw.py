@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetSpec, BackfillPolicy, Config, MaterializeResult, multi_asset
+from pydantic import Field
 
 from banking_lakehouse.entities import ENTITIES
 from banking_lakehouse.generator import MANIFEST_FILE, GeneratorConfig, generate_day
@@ -32,9 +33,11 @@ from banking_lakehouse.transforms.silver import file_spec
 class RawDeliveryConfig(Config):
     """Volume and seed of a synthetic delivery (used only when the source is `synthetic`)."""
 
-    rows: int = 100_000
-    seed: int = 7
-    defect_rates: dict[str, float] = {}  # overrides of the generator's per-code defect rates
+    rows: int = Field(default=100_000, description="Transactions to generate for the day.")
+    seed: int = Field(default=7, description="Seed: the same rows, seed and date give byte-identical files.")
+    defect_rates: dict[str, float] = Field(
+        default={}, description="Overrides of the generator's per-code defect rates (docs/quality.md)."
+    )
 
 
 def _description(path: Path, report: FileReport) -> dict:

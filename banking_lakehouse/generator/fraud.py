@@ -1,4 +1,4 @@
-"""Fraud injection (SPEC §3.2): overwrite chosen rows with each pattern's shape; remember their rows."""
+"""Fraud injection (patterns of docs/fraud.md): overwrite chosen rows with each pattern's shape; remember their rows."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fraud rules (SPEC §3.2) as Spark window functions over the batch and the earlier batches' statistics.
+"""Fraud rules (docs/fraud.md) as Spark window functions over the batch and the earlier batches' statistics.
 
 On the first batch there is no history, so `spending_spike` cannot fire; it needs at least
 MIN_HISTORY earlier transactions of the customer, whose mean and sample standard deviation come from
