@@ -69,8 +69,9 @@ def build_population(cfg: GeneratorConfig) -> Population:
     pools = build_pools(cfg.seed)
     n = cfg.n_customers
 
-    first = pools.first_names[rng.integers(0, len(pools.first_names), n)]
-    last = pools.last_names[rng.integers(0, len(pools.last_names), n)]
+    first_i = rng.integers(0, len(pools.first_names), n)
+    last_i = rng.integers(0, len(pools.last_names), n)
+    first, last = pools.first_names[first_i], pools.last_names[last_i]
     domain = pools.email_domains[rng.integers(0, len(pools.email_domains), n)]
     country = rng.choice(COUNTRY_CODES, n, p=COUNTRY_SHARES)
     digits = rng.integers(0, 10, (n, 10))
@@ -86,7 +87,7 @@ def build_population(cfg: GeneratorConfig) -> Population:
             "customer_id": [f"C{i:07d}" for i in range(1, n + 1)],
             "first_name": first,
             "last_name": last,
-            "email": emails(first, last, np.arange(n) % 997, domain),
+            "email": emails(pools, first_i, last_i, np.arange(n) % 997, domain),
             "phone": phones,
             "address": pools.streets[rng.integers(0, len(pools.streets), n)],
             "city": _city_for(rng, country),

@@ -94,16 +94,20 @@ def build_transactions(cfg: GeneratorConfig, pop: Population, n: int) -> Transac
     pools = merchant_pools(pop)
     merchant = np.empty(n, dtype=np.int64)
     remote_abroad = rng.random(n) < 0.12
+    remote = np.isin(channel, [CH_ONLINE, CH_MOBILE])
+    kind_of_channel = {
+        "atm": channel == CH_ATM,
+        "physical": np.isin(channel, [CH_POS, CH_BRANCH]),
+        "remote": remote & ~remote_abroad,
+    }
     for i, code in enumerate(ref.COUNTRIES):
         at_home = home == i
-        for kind, mask in (
-            ("atm", at_home & (channel == CH_ATM)),
-            ("physical", at_home & np.isin(channel, [CH_POS, CH_BRANCH])),
-            ("remote", at_home & np.isin(channel, [CH_ONLINE, CH_MOBILE]) & ~remote_abroad),
-        ):
+        for kind, on_channel in kind_of_channel.items():
+            mask = at_home & on_channel
             pool = pools[(code, kind)]
             merchant[mask] = pool[rng.integers(0, len(pool), mask.sum())]
-    abroad = np.isin(channel, [CH_ONLINE, CH_MOBILE]) & remote_abroad
+    del kind_of_channel
+    abroad = remote & remote_abroad
     remote_pools = [pools[(code, "remote")] for code in ref.COUNTRIES]
     pool_size = np.array([len(pool) for pool in remote_pools])
     where = rng.integers(0, len(remote_pools), abroad.sum())
@@ -115,7 +119,6 @@ def build_transactions(cfg: GeneratorConfig, pop: Population, n: int) -> Transac
     ttype[channel == CH_ATM] = TT_WITHDRAWAL
     branch = channel == CH_BRANCH
     ttype[branch] = rng.choice([TT_TRANSFER, TT_PAYMENT], branch.sum())
-    remote = np.isin(channel, [CH_ONLINE, CH_MOBILE])
     ttype[remote] = rng.choice(
         [TT_PURCHASE, TT_PAYMENT, TT_TRANSFER, TT_REFUND], remote.sum(), p=[0.7, 0.2, 0.08, 0.02]
     )
