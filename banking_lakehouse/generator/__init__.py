@@ -97,4 +97,4 @@ def generate_day(cfg: GeneratorConfig, out_dir: str | os.PathLike, chunk_rows: i
     return manifest
 
 
-__all__ = ["GeneratorConfig", "MANIFEST_FILE", "generate_day"]
+__all__ = ["CHUNK_ROWS", "GeneratorConfig", "MANIFEST_FILE", "generate_day"]
