@@ -2,6 +2,10 @@
 
 `generate_day` writes one day's delivery (customers.csv, accounts.csv, merchants.json,
 transactions.csv) and a manifest.json with the exact counts of every injected defect and fraud row.
+
+Memory: the day's transactions are held as numbers only (~30 bytes a row), and everything that spans
+rows (time order, fraud bursts, duplicates, defect counts) is decided on them; their text is rendered,
+patched and written chunk by chunk, so a 10M-row day peaks at ~2.5 GB and time grows linearly in rows.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from banking_lakehouse.generator.render import TRANSACTION_SCHEMA, TransactionRe
 from banking_lakehouse.generator.transactions import Transactions, build_transactions
 
 MANIFEST_FILE = "manifest.json"
-# Transactions rendered as text at once: ~1 GB of strings and intermediates, whatever the day's size.
+# Transactions rendered as text at once (~0.4 GB of strings and intermediates), whatever the day's size.
 CHUNK_ROWS = 1_000_000
 
 

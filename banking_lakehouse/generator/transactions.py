@@ -95,18 +95,17 @@ def build_transactions(cfg: GeneratorConfig, pop: Population, n: int) -> Transac
     merchant = np.empty(n, dtype=np.int64)
     remote_abroad = rng.random(n) < 0.12
     remote = np.isin(channel, [CH_ONLINE, CH_MOBILE])
-    kind_of_channel = {
+    rows_of_kind = {
         "atm": channel == CH_ATM,
         "physical": np.isin(channel, [CH_POS, CH_BRANCH]),
         "remote": remote & ~remote_abroad,
     }
     for i, code in enumerate(ref.COUNTRIES):
         at_home = home == i
-        for kind, on_channel in kind_of_channel.items():
+        for kind, on_channel in rows_of_kind.items():
             mask = at_home & on_channel
             pool = pools[(code, kind)]
             merchant[mask] = pool[rng.integers(0, len(pool), mask.sum())]
-    del kind_of_channel
     abroad = remote & remote_abroad
     remote_pools = [pools[(code, "remote")] for code in ref.COUNTRIES]
     pool_size = np.array([len(pool) for pool in remote_pools])
