@@ -2,10 +2,13 @@ import csv
 import datetime as dt
 import json
 
+import numpy as np
+import pyarrow as pa
 import pytest
 
 from banking_lakehouse.generator import GeneratorConfig, generate_day
 from banking_lakehouse.generator.config import DEFAULT_DEFECT_RATES
+from banking_lakehouse.generator.defects import DefectPlan, Patch
 
 DAY = dt.date(2024, 12, 3)
 
@@ -14,10 +17,32 @@ def _files(path):
     return {p.name: p.read_bytes() for p in sorted(path.iterdir())}
 
 
-def test_same_arguments_same_bytes(tmp_path):
+def test_same_arguments_same_bytes_whatever_the_chunk_size(tmp_path):
     generate_day(GeneratorConfig(date=DAY, rows=5_000, seed=3), tmp_path / "a")
-    generate_day(GeneratorConfig(date=DAY, rows=5_000, seed=3), tmp_path / "b")
+    # 7 chunks: copies and defects land in several of them, and on their edges
+    generate_day(GeneratorConfig(date=DAY, rows=5_000, seed=3), tmp_path / "b", chunk_rows=700)
     assert _files(tmp_path / "a") == _files(tmp_path / "b")
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 3, 4, 10])
+def test_chunks_write_every_row_and_copy_once_in_file_order(chunk_rows):
+    # copy 4 before row 0, copies 0 and 1 before row 3, copy 3 before row 7, copy 2 after the last row
+    plan = DefectPlan(
+        rows=10,
+        row_patches={},
+        copy_sources=np.array([1, 2, 5, 6, 0]),
+        copy_before=np.array([3, 3, 10, 7, 0]),
+        copy_patches={},
+        counts={},
+    )
+    slots = np.concatenate([plan.slots(start, min(start + chunk_rows, 10)) for start in range(0, 10, chunk_rows)])
+    assert slots.tolist() == [14, 0, 1, 2, 10, 11, 3, 4, 5, 6, 13, 7, 8, 9, 12]
+
+
+def test_a_patch_replaces_the_text_of_its_keys_wherever_they_repeat():
+    patch = Patch.of({5: "x", 2: None})
+    patched = patch.apply(pa.array(["a", "b", "c", "d"]), np.array([5, 2, 2, 9]))
+    assert patched.to_pylist() == ["x", None, None, "d"]
 
 
 def test_other_seed_or_date_changes_the_data(tmp_path):

@@ -2,6 +2,10 @@
 
 `generate_day` writes one day's delivery (customers.csv, accounts.csv, merchants.json,
 transactions.csv) and a manifest.json with the exact counts of every injected defect and fraud row.
+
+Memory: the day's transactions are held as numbers only (~30 bytes a row), and everything that spans
+rows (time order, fraud bursts, duplicates, defect counts) is decided on them; their text is rendered,
+patched and written chunk by chunk, so a 10M-row day peaks at ~2.5 GB and time grows linearly in rows.
 """
 
 from __future__ import annotations
@@ -11,56 +15,19 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from banking_lakehouse import reference as ref
 from banking_lakehouse.entities import ENTITIES
 from banking_lakehouse.generator.config import GeneratorConfig
-from banking_lakehouse.generator.defects import inject_defects
+from banking_lakehouse.generator.defects import DefectPlan, plan_defects
 from banking_lakehouse.generator.fraud import inject_fraud
-from banking_lakehouse.generator.master import Population, build_population, deliver_master
+from banking_lakehouse.generator.master import build_population, deliver_master
+from banking_lakehouse.generator.render import TRANSACTION_SCHEMA, TransactionRenderer
 from banking_lakehouse.generator.transactions import Transactions, build_transactions
 
 MANIFEST_FILE = "manifest.json"
-
-
-def _render(cfg: GeneratorConfig, pop: Population, tx: Transactions) -> tuple[dict[str, pa.Array], np.ndarray]:
-    """Canonical delivered strings for every column, and the amounts in local cents."""
-    n = len(tx.ts)
-    day = cfg.date.strftime("%Y%m%d")
-    seq = pc.utf8_lpad(pc.cast(pa.array(np.arange(1, n + 1)), pa.string()), 7, "0")
-    ids = pc.binary_join_element_wise(f"T{day}", seq, "")
-    country = pop.merchant_country[tx.merchant]
-    currency = np.array([ref.COUNTRIES[c][1] for c in ref.COUNTRIES], dtype=object)
-    currency_of = dict(zip(ref.COUNTRIES, currency, strict=True))
-    tx_currency = np.vectorize(currency_of.get, otypes=[object])(country)
-    rate = np.vectorize(ref.USD_RATES.get, otypes=[float])(tx_currency)
-    cents = np.maximum(np.round(tx.amount_usd / rate * 100).astype(np.int64), 1)
-    whole = pc.cast(pa.array(cents // 100), pa.string())
-    frac = pc.utf8_lpad(pc.cast(pa.array(cents % 100), pa.string()), 2, "0")
-    # Naive seconds cast to text is ~20x faster than a tz-aware strftime; the values are UTC.
-    ts_text = pc.replace_substring(
-        pc.cast(pa.array(tx.ts, pa.timestamp("s")), pa.string()), " ", "T", max_replacements=1
-    )
-    acc_ids = pa.array(pop.accounts["account_id"].to_numpy(), pa.string())
-    cust_ids = pa.array(pop.customers["customer_id"].to_numpy(), pa.string())
-    merch_ids = pa.array(pop.merchants["merchant_id"].to_numpy(), pa.string())
-    columns = {
-        "transaction_id": ids,
-        "account_id": acc_ids.take(pa.array(tx.account)),
-        "customer_id": cust_ids.take(pa.array(pop.account_customer[tx.account])),
-        "merchant_id": merch_ids.take(pa.array(tx.merchant)),
-        "transaction_ts": pc.binary_join_element_wise(ts_text, "Z", ""),
-        "amount": pc.binary_join_element_wise(whole, frac, "."),
-        "currency": pa.array(tx_currency, pa.string()),
-        "transaction_type": pa.array(np.array(ref.TRANSACTION_TYPES, dtype=object)[tx.ttype], pa.string()),
-        "channel": pa.array(np.array(ref.CHANNELS, dtype=object)[tx.channel], pa.string()),
-        "status": pa.array(np.array(ref.STATUSES, dtype=object)[tx.status], pa.string()),
-        "country": pa.array(country, pa.string()),
-    }
-    return columns, cents
+# Transactions rendered as text at once (~0.4 GB of strings and intermediates), whatever the day's size.
+CHUNK_ROWS = 1_000_000
 
 
 def _write_atomic(path: Path, write) -> None:
@@ -69,8 +36,29 @@ def _write_atomic(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
-def generate_day(cfg: GeneratorConfig, out_dir: str | os.PathLike) -> dict:
-    """Writes the day's raw files into out_dir and returns the manifest (also written as manifest.json)."""
+def _in_file_order(
+    tx: Transactions, fraud_rows: dict[str, np.ndarray], protected: np.ndarray
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Files arrive in time order and ids follow it: sorts the rows, and maps the fraud and protected rows."""
+    order = np.argsort(tx.ts, kind="stable")
+    tx.reorder(order)
+    new_position = np.empty_like(order)
+    new_position[order] = np.arange(len(order))
+    return {p: np.sort(new_position[r]) for p, r in fraud_rows.items()}, new_position[protected]
+
+
+def _write_transactions(path: Path, renderer: TransactionRenderer, plan: DefectPlan, chunk_rows: int) -> None:
+    """Renders, patches and writes the file chunk after chunk; each chunk's text is freed once written."""
+    with pacsv.CSVWriter(path, TRANSACTION_SCHEMA, write_options=pacsv.WriteOptions(quoting_style="needed")) as csv:
+        for start in range(0, plan.rows, chunk_rows):
+            csv.write_table(plan.deliver(renderer, plan.slots(start, min(start + chunk_rows, plan.rows))))
+
+
+def generate_day(cfg: GeneratorConfig, out_dir: str | os.PathLike, chunk_rows: int = CHUNK_ROWS) -> dict:
+    """Writes the day's raw files into out_dir and returns the manifest (also written as manifest.json).
+
+    chunk_rows bounds how many transactions are rendered as text at once; the files do not depend on it.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pop = build_population(cfg)
@@ -80,22 +68,12 @@ def generate_day(cfg: GeneratorConfig, out_dir: str | os.PathLike) -> dict:
     n_conflict = int(round(cfg.defect_rates.get("conflicting_duplicate", 0) * cfg.rows)) // 2
     base_rows = cfg.rows - n_exact - n_conflict
     tx = build_transactions(cfg, pop, base_rows)
-    fraud_rows, protected = inject_fraud(cfg, pop, tx)
-    # Files arrive in time order; ids follow that order.
-    order = np.argsort(tx.ts, kind="stable")
-    tx = tx.take(order)
-    new_position = np.empty_like(order)
-    new_position[order] = np.arange(len(order))
-    fraud_rows = {p: np.sort(new_position[r]) for p, r in fraud_rows.items()}
-    protected = new_position[protected]
+    fraud_rows, protected = _in_file_order(tx, *inject_fraud(cfg, pop, tx))
 
-    columns, cents = _render(cfg, pop, tx)
-    delivered, defects, raw_rows = inject_defects(cfg, columns, cents, tx.ts, protected)
-    ids = columns["transaction_id"]
-    fraud_ids = {p: ids.take(pa.array(r, pa.int64())).to_pylist() for p, r in fraud_rows.items()}
-
-    options = pacsv.WriteOptions(quoting_style="needed")
-    _write_atomic(out / ENTITIES["transactions"].file, lambda p: pacsv.write_csv(delivered, p, options))
+    renderer = TransactionRenderer(cfg, pop, tx)
+    plan = plan_defects(cfg, renderer, protected)
+    fraud_ids = {p: renderer.transaction_ids(r).to_pylist() for p, r in fraud_rows.items()}
+    _write_atomic(out / ENTITIES["transactions"].file, lambda p: _write_transactions(p, renderer, plan, chunk_rows))
     for entity in ("customers", "accounts"):
         frame = master[entity][list(ENTITIES[entity].columns)]
         _write_atomic(out / ENTITIES[entity].file, lambda p, f=frame: f.to_csv(p, index=False, lineterminator="\n"))
@@ -108,12 +86,12 @@ def generate_day(cfg: GeneratorConfig, out_dir: str | os.PathLike) -> dict:
     manifest = {
         "date": cfg.date.isoformat(),
         "seed": cfg.seed,
-        "rows": raw_rows,
+        "rows": plan.delivered_rows,
         "files": {
-            name: {"name": e.file, "rows": raw_rows if name == "transactions" else len(master[name])}
+            name: {"name": e.file, "rows": plan.delivered_rows if name == "transactions" else len(master[name])}
             for name, e in ENTITIES.items()
         },
-        "defects": defects,
+        "defects": plan.counts,
         "master_defects": master_defects,
         "fraud": {p: len(v) for p, v in fraud_ids.items()},
         "fraud_ids": fraud_ids,
@@ -123,4 +101,4 @@ def generate_day(cfg: GeneratorConfig, out_dir: str | os.PathLike) -> dict:
     return manifest
 
 
-__all__ = ["GeneratorConfig", "MANIFEST_FILE", "generate_day"]
+__all__ = ["CHUNK_ROWS", "GeneratorConfig", "MANIFEST_FILE", "generate_day"]

@@ -36,8 +36,14 @@ def build_pools(seed: int) -> IdentityPools:
     )
 
 
-def emails(first: np.ndarray, last: np.ndarray, number: np.ndarray, domain: np.ndarray) -> np.ndarray:
-    """first.last<number>@domain, lower-case letters only in the name parts (vectorised)."""
-    clean = np.vectorize(_clean_token, otypes=[object])
-    local = np.char.add(np.char.add(clean(first).astype(str), "."), clean(last).astype(str))
+def emails(
+    pools: IdentityPools, first: np.ndarray, last: np.ndarray, number: np.ndarray, domain: np.ndarray
+) -> np.ndarray:
+    """first.last<number>@domain from indices into the name pools, lower-case letters only in the name parts.
+
+    Names are cleaned once per pool entry, not once per customer.
+    """
+    first_token = np.array([_clean_token(v) for v in pools.first_names])[first]
+    last_token = np.array([_clean_token(v) for v in pools.last_names])[last]
+    local = np.char.add(np.char.add(first_token, "."), last_token)
     return np.char.add(np.char.add(np.char.add(local, number.astype(str)), "@"), domain.astype(str)).astype(object)

@@ -69,13 +69,15 @@ def build_population(cfg: GeneratorConfig) -> Population:
     pools = build_pools(cfg.seed)
     n = cfg.n_customers
 
-    first = pools.first_names[rng.integers(0, len(pools.first_names), n)]
-    last = pools.last_names[rng.integers(0, len(pools.last_names), n)]
+    first_i = rng.integers(0, len(pools.first_names), n)
+    last_i = rng.integers(0, len(pools.last_names), n)
+    first, last = pools.first_names[first_i], pools.last_names[last_i]
     domain = pools.email_domains[rng.integers(0, len(pools.email_domains), n)]
-    country = rng.choice(COUNTRY_CODES, n, p=COUNTRY_SHARES)
+    country_i = rng.choice(len(COUNTRY_CODES), n, p=COUNTRY_SHARES)  # the draws of a choice among the codes
+    country = COUNTRY_CODES[country_i]
     digits = rng.integers(0, 10, (n, 10))
     part = lambda lo, hi: (digits[:, lo:hi] * 10 ** np.arange(hi - lo - 1, -1, -1)).sum(axis=1)  # noqa: E731
-    dial = np.vectorize(DIAL_CODES.get, otypes=[object])(country).astype(str)
+    dial = np.array([DIAL_CODES[code] for code in COUNTRY_CODES])[country_i]
     phones = np.char.add(np.char.add("+", dial), " ")
     for lo, hi, sep in ((0, 3, "-"), (3, 6, "-"), (6, 10, "")):
         phones = np.char.add(np.char.add(phones, np.char.zfill(part(lo, hi).astype(str), hi - lo)), sep)
@@ -86,7 +88,7 @@ def build_population(cfg: GeneratorConfig) -> Population:
             "customer_id": [f"C{i:07d}" for i in range(1, n + 1)],
             "first_name": first,
             "last_name": last,
-            "email": emails(first, last, np.arange(n) % 997, domain),
+            "email": emails(pools, first_i, last_i, np.arange(n) % 997, domain),
             "phone": phones,
             "address": pools.streets[rng.integers(0, len(pools.streets), n)],
             "city": _city_for(rng, country),
@@ -101,16 +103,14 @@ def build_population(cfg: GeneratorConfig) -> Population:
     per_customer = rng.choice([1, 2, 3], n, p=[0.5, 0.35, 0.15])
     account_customer = np.repeat(np.arange(n), per_customer)
     n_acc = len(account_customer)
-    currency_of = {code: c[1] for code, c in ref.COUNTRIES.items()}
-    opened = pd.to_datetime(customers["join_date"].to_numpy()[account_customer]) + pd.to_timedelta(
-        rng.integers(0, 400, n_acc), unit="D"
-    )
+    currency = np.array([ref.COUNTRIES[code][1] for code in COUNTRY_CODES], dtype=object)
+    opened = join[account_customer] + pd.to_timedelta(rng.integers(0, 400, n_acc), unit="D")
     accounts = pd.DataFrame(
         {
             "account_id": [f"A{i:08d}" for i in range(1, n_acc + 1)],
             "customer_id": customers["customer_id"].to_numpy()[account_customer],
             "account_type": rng.choice(np.array(ref.ACCOUNT_TYPES, dtype=object), n_acc, p=[0.55, 0.25, 0.2]),
-            "currency": [currency_of[c] for c in country[account_customer]],
+            "currency": currency[country_i[account_customer]],
             "status": rng.choice(np.array(ref.ACCOUNT_STATUSES, dtype=object), n_acc, p=[0.93, 0.05, 0.02]),
             "opened_date": opened.strftime("%Y-%m-%d").to_numpy(),
         }

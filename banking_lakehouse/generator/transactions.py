@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from banking_lakehouse import reference as ref
 from banking_lakehouse.generator.config import GeneratorConfig
@@ -43,8 +44,10 @@ class Transactions:
     amount_usd: np.ndarray
     ts: np.ndarray  # epoch seconds, UTC
 
-    def take(self, order: np.ndarray) -> Transactions:
-        return Transactions(*(getattr(self, f)[order] for f in self.__dataclass_fields__))
+    def reorder(self, order: np.ndarray) -> None:
+        """Puts the rows in the given order, one column at a time (one column's copy alive, not the day's)."""
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name)[order])
 
 
 def day_start_epoch(date: dt.date) -> int:
@@ -63,6 +66,12 @@ def merchant_pools(pop: Population) -> dict[tuple[str, str], np.ndarray]:
     return pools
 
 
+def _home_country_index(pop: Population) -> np.ndarray:
+    """Each account's home country as its index in ref.COUNTRIES: small integers, not strings, per row."""
+    codes = pd.Categorical(pop.customers["country"].to_numpy(), categories=list(ref.COUNTRIES)).codes
+    return codes[pop.account_customer]
+
+
 def draw_amount_usd(
     rng: np.random.Generator, pop: Population, account: np.ndarray, merchant: np.ndarray, weekday: int
 ) -> np.ndarray:
@@ -79,31 +88,36 @@ def build_transactions(cfg: GeneratorConfig, pop: Population, n: int) -> Transac
     n_acc = len(pop.account_customer)
     activity = rng.gamma(3.0, 1.0, n_acc)
     account = rng.choice(n_acc, n, p=activity / activity.sum())
-    home = pop.customers["country"].to_numpy()[pop.account_customer[account]]
+    home = _home_country_index(pop)[account]
     channel = rng.choice(5, n, p=CHANNEL_P)
 
     pools = merchant_pools(pop)
     merchant = np.empty(n, dtype=np.int64)
     remote_abroad = rng.random(n) < 0.12
-    countries = np.array(list(ref.COUNTRIES), dtype=object)
-    for code in ref.COUNTRIES:
-        at_home = home == code
-        for kind, mask in (
-            ("atm", at_home & (channel == CH_ATM)),
-            ("physical", at_home & np.isin(channel, [CH_POS, CH_BRANCH])),
-            ("remote", at_home & np.isin(channel, [CH_ONLINE, CH_MOBILE]) & ~remote_abroad),
-        ):
+    remote = np.isin(channel, [CH_ONLINE, CH_MOBILE])
+    rows_of_kind = {
+        "atm": channel == CH_ATM,
+        "physical": np.isin(channel, [CH_POS, CH_BRANCH]),
+        "remote": remote & ~remote_abroad,
+    }
+    for i, code in enumerate(ref.COUNTRIES):
+        at_home = home == i
+        for kind, on_channel in rows_of_kind.items():
+            mask = at_home & on_channel
             pool = pools[(code, kind)]
             merchant[mask] = pool[rng.integers(0, len(pool), mask.sum())]
-    abroad = np.isin(channel, [CH_ONLINE, CH_MOBILE]) & remote_abroad
-    where = countries[rng.integers(0, len(countries), abroad.sum())]
-    merchant[abroad] = [pools[(c, "remote")][rng.integers(0, len(pools[(c, "remote")]))] for c in where]
+    abroad = remote & remote_abroad
+    remote_pools = [pools[(code, "remote")] for code in ref.COUNTRIES]
+    pool_size = np.array([len(pool) for pool in remote_pools])
+    where = rng.integers(0, len(remote_pools), abroad.sum())
+    # One draw per row with that row's pool size as bound: the same stream as a draw per row in a loop.
+    pick = rng.integers(0, pool_size[where])
+    merchant[abroad] = np.concatenate(remote_pools)[np.cumsum(pool_size)[where] - pool_size[where] + pick]
 
     ttype = np.full(n, TT_PURCHASE)
     ttype[channel == CH_ATM] = TT_WITHDRAWAL
     branch = channel == CH_BRANCH
     ttype[branch] = rng.choice([TT_TRANSFER, TT_PAYMENT], branch.sum())
-    remote = np.isin(channel, [CH_ONLINE, CH_MOBILE])
     ttype[remote] = rng.choice(
         [TT_PURCHASE, TT_PAYMENT, TT_TRANSFER, TT_REFUND], remote.sum(), p=[0.7, 0.2, 0.08, 0.02]
     )
