@@ -49,6 +49,10 @@ CASES = {
     "exact_duplicate_a": (line(transaction_id="T21"), None),
     "exact_duplicate_b": (line(transaction_id="T21"), "exact_duplicate"),
     "malformed": ("T22,A1,C1", "malformed_record"),
+    # A blank id is one id for the duplicate rules too: its second identical copy is still a removed copy.
+    "blank_id_a": (line(transaction_id=""), "missing_required"),
+    "blank_id_b": (line(transaction_id=""), "exact_duplicate"),
+    "blank_id_other": (line(transaction_id="", amount="13.00"), "missing_required"),
 }
 
 

@@ -113,6 +113,20 @@ def _split(
     return silver, quarantine
 
 
+def number_repeated(raw: DataFrame, id_column: str, numbering: dict[str, Column]) -> DataFrame:
+    """raw with the `numbering` columns (windows over an id's records, in order), computed only for the records
+    whose id occurs more than once (a null id too, as a window groups nulls); every other record is its id's
+    only one, where each numbering is 1. Such ids are few: only their records are shuffled and numbered, never
+    the whole delivery, and they come back to their record by its line."""
+    repeated = raw.groupBy(id_column).count().where(F.col("count") > 1).select(F.col(id_column).alias("_repeated"))
+    numbered = raw.join(F.broadcast(repeated), F.col(id_column).eqNullSafe(F.col("_repeated")), "left_semi")
+    for name, window in numbering.items():  # in order: a numbering may read the one before it
+        numbered = numbered.withColumn(name, window)
+    return raw.join(F.broadcast(numbered.select("_line", *numbering)), "_line", "left").withColumns(
+        {name: F.coalesce(name, F.lit(1)) for name in numbering}
+    )
+
+
 def clean_master(raw: DataFrame, spec: MasterSpec, batch_date: dt.date) -> tuple[DataFrame, DataFrame]:
     """(silver, quarantine) for customers, accounts or merchants: first delivered copy of an id wins."""
     entity = spec.entity
@@ -138,7 +152,9 @@ def clean_master(raw: DataFrame, spec: MasterSpec, batch_date: dt.date) -> tuple
     if spec.phone:
         rules.append(("invalid_phone", F.col(spec.phone).isNotNull() & ~F.col(spec.phone).rlike(PHONE_PATTERN)))
     rules += [("invalid_date", F.col(c).isNotNull() & typed[c].isNull()) for c in spec.dates]
-    classified = raw.withColumn("_occurrence", occurrence).withColumn("reason", first_failing(rules))
+    classified = number_repeated(raw, entity.id_column, {"_occurrence": occurrence}).withColumn(
+        "reason", first_failing(rules)
+    )
     return _split(classified, entity.name, [typed[c].alias(c) for c in entity.columns], batch_date)
 
 
@@ -182,22 +198,6 @@ def parse_timestamp(column: str) -> Column:
     )
 
 
-def _repeated_id_copies(raw: DataFrame) -> DataFrame:
-    """`_line`, `_exact_copy` (1 for the first copy of identical bytes) and `_copies_of_id` (how many different
-    versions of its id were delivered) of the records whose id occurs more than once; every other record is its
-    id's only, first copy. Such ids are few, so only their records are shuffled and numbered, not the day's."""
-    repeated = raw.groupBy("transaction_id").count().where(F.col("count") > 1).select("transaction_id")
-    exact_copy = F.row_number().over(Window.partitionBy("transaction_id", "_raw_bytes").orderBy("_line"))
-    # A second, identical delivery is not a conflict: an id's versions are its first copies.
-    copies_of_id = F.sum((F.col("_exact_copy") == 1).cast("long")).over(Window.partitionBy("transaction_id"))
-    return (
-        raw.join(F.broadcast(repeated), "transaction_id", "left_semi")
-        .withColumn("_exact_copy", exact_copy)
-        .withColumn("_copies_of_id", copies_of_id)
-        .select("_line", "_exact_copy", "_copies_of_id")
-    )
-
-
 def clean_transactions(
     raw: DataFrame, customers: DataFrame, accounts: DataFrame, merchants: DataFrame, batch_date: dt.date
 ) -> tuple[DataFrame, DataFrame]:
@@ -217,6 +217,10 @@ def clean_transactions(
     }
     amount, ts, currency, country = F.col("_amount"), F.col("_ts"), F.col("_currency"), F.col("_country")
     lowered = {c: F.col(f"_{c}") for c in categorical}
+    # Exact copies share their id: both numberings are windows over an id's records.
+    exact_copy = F.row_number().over(Window.partitionBy("transaction_id", "_raw_bytes").orderBy("_line"))
+    # A second, identical delivery is not a conflict: an id's versions are its first copies.
+    copies_of_id = F.sum((F.col("_exact_copy") == 1).cast("long")).over(Window.partitionBy("transaction_id"))
     amount_usd = F.col("_amount_usd")
     rules = [
         too_long("transactions", TRANSACTIONS.columns),
@@ -231,8 +235,7 @@ def clean_transactions(
         ("invalid_category", F.greatest(*[~lowered[c].isin(*allowed) for c, allowed in categorical.items()])),
     ]
     classified = (
-        raw.join(F.broadcast(_repeated_id_copies(raw)), "_line", "left")
-        .withColumns({c: F.coalesce(c, F.lit(1)) for c in ("_exact_copy", "_copies_of_id")})
+        number_repeated(raw, "transaction_id", {"_exact_copy": exact_copy, "_copies_of_id": copies_of_id})
         .withColumns(typed)
         .withColumn("_amount_usd", F.round(amount * usd_rate(currency), 2).try_cast(AMOUNT_TYPE))  # exact
         .withColumn("reason", first_failing(rules))
