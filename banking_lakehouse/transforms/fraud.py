@@ -30,16 +30,13 @@ RULE_WEIGHTS = {
 }
 
 
-def _in_dense_window(df: DataFrame, by: list[str], seconds: int, minimum: int, flag: str) -> DataFrame:
-    """Flags every row that lies in some `seconds`-long window holding at least `minimum` rows of its group."""
+def _in_dense_window(by: list[str], seconds: int, minimum: int) -> Column:
+    """Whether the row lies in some `seconds`-long window holding at least `minimum` rows of its group
+    (the most rows any window ending within `seconds` after the row holds)."""
     order = F.col("_epoch")
     trailing = Window.partitionBy(*by).orderBy(order).rangeBetween(-seconds, 0)
     leading = Window.partitionBy(*by).orderBy(order).rangeBetween(0, seconds)
-    return (
-        df.withColumn("_trailing", F.count(F.lit(1)).over(trailing))
-        .withColumn(flag, F.max("_trailing").over(leading) >= minimum)
-        .drop("_trailing")
-    )
+    return F.max(F.count(F.lit(1)).over(trailing)).over(leading) >= minimum
 
 
 def detect_fraud(batch: DataFrame, history: DataFrame, customers: DataFrame) -> DataFrame:
@@ -54,45 +51,36 @@ def fraud_rules(batch: DataFrame, spending: DataFrame, earlier_amounts: DataFram
     `spending`: per customer the count, Σ and Σ² of earlier amounts; `earlier_amounts`: (account_key,
     amount_usd) rows the account median covers besides the batch.
     """
-    df = batch.withColumn("_epoch", F.col("transaction_ts").cast("long"))
-
-    small = _in_dense_window(
-        df.where(F.col("amount_usd") < SMALL_AMOUNT_USD), ["account_key", "merchant_key"], 600, 5, "card_testing"
-    ).select("transaction_id", "card_testing")
-    velocity = _in_dense_window(df, ["account_key"], 3_600, 10, "velocity").select("transaction_id", "velocity")
-
-    previous = Window.partitionBy("account_key").orderBy(
-        "_epoch", "transaction_id"
-    )  # ties broken: same result every run
-    home = customers.select("customer_key", F.col("country").alias("_home"))
-    travel = (
-        df.where("is_card_present")
-        .withColumn("_prev_country", F.lag("country").over(previous))
-        .withColumn("_prev_epoch", F.lag("_epoch").over(previous))
-        .join(F.broadcast(home), "customer_key", "left")
-        .select(
-            "transaction_id",
-            (
-                (F.col("country") != F.col("_prev_country"))
-                & (F.col("_epoch") - F.col("_prev_epoch") < 7_200)
-                & (F.col("country") != F.coalesce(F.col("_home"), F.col("_prev_country")))
-            ).alias("impossible_travel"),
-        )
+    # Every window is over one account's rows (with the batch/history mark in the key): one shuffle by
+    # account for them all, the account's earlier amounts riding along as marked rows for its median.
+    batch_rows = F.col("_in_batch")
+    small = F.col("amount_usd") < SMALL_AMOUNT_USD
+    rows = batch.withColumns({"_epoch": F.col("transaction_ts").cast("long"), "_in_batch": F.lit(True)}).unionByName(
+        earlier_amounts.withColumn("_in_batch", F.lit(False)), allowMissingColumns=True
     )
-
-    # The account's typical ticket over its history and this batch: robust even for a quiet account.
-    account_median = (
-        earlier_amounts.unionByName(df.select("account_key", "amount_usd"))
-        .groupBy("account_key")
-        .agg(F.median("amount_usd").alias("_account_median"))
-    )
-    past = spending_profile(spending)
+    previous = Window.partitionBy("account_key", "_in_batch", "is_card_present").orderBy("_epoch", "transaction_id")
     flagged = (
-        df.join(account_median, "account_key", "left")
-        .join(past, "customer_key", "left")
-        .join(small, "transaction_id", "left")
-        .join(velocity, "transaction_id", "left")
-        .join(travel, "transaction_id", "left")
+        rows.repartition("account_key")
+        .withColumns(
+            {
+                # The account's typical ticket over its history and this batch: robust even for a quiet account.
+                "_account_median": F.median("amount_usd").over(Window.partitionBy("account_key")),
+                "card_testing": small & _in_dense_window(["account_key", "_in_batch", "merchant_key", small], 600, 5),
+                "velocity": _in_dense_window(["account_key", "_in_batch"], 3_600, 10),
+                "_prev_country": F.lag("country").over(previous),  # ties broken: same result every run
+                "_prev_epoch": F.lag("_epoch").over(previous),
+            }
+        )
+        .where(batch_rows)
+        .join(F.broadcast(customers.select("customer_key", F.col("country").alias("_home"))), "customer_key", "left")
+        .join(F.broadcast(spending_profile(spending)), "customer_key", "left")
+        .withColumn(
+            "impossible_travel",
+            F.col("is_card_present")
+            & (F.col("country") != F.col("_prev_country"))
+            & (F.col("_epoch") - F.col("_prev_epoch") < 7_200)
+            & (F.col("country") != F.coalesce(F.col("_home"), F.col("_prev_country"))),
+        )
         .withColumn("large_amount", (F.col("amount_usd") > LARGE_AMOUNT_USD) & ~F.col("is_outlier"))
         .withColumn(
             "risky_merchant_night",
