@@ -109,14 +109,20 @@ def contract_outcomes(asset: AssetKey, inputs: CheckInputs) -> dict[str, dict[st
     invalid = F.greatest(*[r.failing() for r in validity])
     aggs = {"incomplete": F.sum(incomplete.cast("long")), "invalid": F.sum(invalid.cast("long"))}
     aggs |= {f"null_{c}": F.sum(F.col(c).isNull().cast("long")) for c in required}
-    aggs |= {f"duplicate_{c}": F.count(c) - F.countDistinct(c) for c in unique}
     aggs |= {f"invalid_{i}": F.sum(r.failing().cast("long")) for i, r in enumerate(validity)}
     day = F.date_format("batch_date", "yyyy-MM-dd")
     counted = df.groupBy(day.alias("_day")).agg(*[expr.alias(name) for name, expr in aggs.items()]).collect()
     by_day = {r["_day"]: r.asDict() for r in counted}
+    # Each distinct count on its own, over just its column: beside the other counts it would carry all their
+    # buffers through a shuffle of every row.
+    for c in unique:
+        for r in df.groupBy(day.alias("_day")).agg((F.count(c) - F.countDistinct(c)).alias("n")).collect():
+            by_day.setdefault(r["_day"], {})[f"duplicate_{c}"] = r["n"]
     outcomes = {}
     for date in inputs.dates:
-        totals = {name: int(by_day.get(date, {}).get(name) or 0) for name in aggs}
+        totals = {
+            name: int(by_day.get(date, {}).get(name) or 0) for name in [*aggs, *[f"duplicate_{c}" for c in unique]]
+        }
         of_day = df.where(day == date)
 
         def examples(condition, columns: list[str], of_day=of_day) -> MetadataValue:
