@@ -48,6 +48,19 @@ def test_rows_outside_the_runs_partitions_are_refused_and_nothing_is_published(s
     assert list((tmp_path / "lake" / STAGING).iterdir()) == []
 
 
+def test_the_head_of_a_partition_is_its_first_rows_across_files_and_an_empty_one_has_none(spark, tmp_path):
+    lake = LakeResource(base_uri=str(tmp_path / "lake"))
+    lake.publish(_batch(spark, 10, DAY).repartition(4, "id"), KEY, [DAY])
+    files = lake.partition_manifest(KEY, DAY)["files"]
+    first = pq.read_table(tmp_path / "lake" / "silver" / "probe" / f"date={DAY}" / files[0])
+    assert len(files) > 1 and first.num_rows < 7  # the head must take rows from more than one file
+    head = lake.head_arrow(KEY, DAY, 7)
+    assert head.num_rows == 7 and head.schema == lake.read_arrow(KEY, DAY).schema
+    assert head.column("id").to_pylist() == lake.read_arrow(KEY, DAY).column("id").to_pylist()[:7]
+    lake.publish(_batch(spark, 10, DAY).where("id < 0"), KEY, [DAY])
+    assert lake.head_arrow(KEY, DAY, 7).num_rows == 0
+
+
 def test_the_io_manager_raises_naming_the_asset_and_the_keys(spark, spark_resource, tmp_path):
     lake = LakeResource(base_uri=str(tmp_path / "lake"))
 
