@@ -88,7 +88,7 @@ def test_a_reload_replaces_exactly_its_batch(fact):
     batch, neighbour = dt.date(2032, 1, 20), dt.date(2032, 1, 21)
     january = dt.date(2032, 1, 1)
     first = fact.exchange_fact_batch(fact_rows(fact, batch, days(january, 20, 300), "first"), batch)
-    assert first == Exchanged(rows_replaced=0, months=[january])
+    assert first == Exchanged(rows=300, rows_replaced=0, months=[january])
     fact.exchange_fact_batch(fact_rows(fact, neighbour, days(january, 21, 200), "neighbour"), neighbour)
 
     second = fact_rows(fact, batch, days(january, 20, 120), "second")
@@ -106,7 +106,7 @@ def test_a_batch_spanning_two_months_has_a_leaf_in_each(fact):
     batch = dt.date(2032, 3, 1)
     late = [dt.date(2032, 2, 27)] * 40 + [dt.date(2032, 3, 1)] * 60
     exchanged = fact.exchange_fact_batch(fact_rows(fact, batch, late, "late"), batch)
-    assert exchanged == Exchanged(rows_replaced=0, months=[dt.date(2032, 2, 1), dt.date(2032, 3, 1)])
+    assert exchanged == Exchanged(rows=100, rows_replaced=0, months=[dt.date(2032, 2, 1), dt.date(2032, 3, 1)])
     assert leaves(fact, batch) == {
         "gold.fact_transactions_2032_02_b20320301": 40,
         "gold.fact_transactions_2032_03_b20320301": 60,
@@ -115,7 +115,7 @@ def test_a_batch_spanning_two_months_has_a_leaf_in_each(fact):
 
     # delivered again without its late rows: February's leaf of the batch goes
     again = fact.exchange_fact_batch(fact_rows(fact, batch, [dt.date(2032, 3, 2)] * 70, "again"), batch)
-    assert again == Exchanged(rows_replaced=100, months=[dt.date(2032, 3, 1)])
+    assert again == Exchanged(rows=70, rows_replaced=100, months=[dt.date(2032, 3, 1)])
     assert leaves(fact, batch) == {"gold.fact_transactions_2032_03_b20320301": 70}
     assert fact.fetch("SELECT to_regclass('gold.fact_transactions_2032_02_b20320301')") == [(None,)]
 
@@ -340,7 +340,7 @@ def test_ensure_schema_converts_the_old_layout_without_losing_a_row(postgres):
 
         batch = dt.date(2024, 2, 2)  # the converted warehouse loads by exchange
         reloaded = warehouse.exchange_fact_batch(fact_rows(warehouse, batch, [february] * 10, "new"), batch)
-        assert reloaded == Exchanged(rows_replaced=250, months=[february])
+        assert reloaded == Exchanged(rows=10, rows_replaced=250, months=[february])
         assert state(warehouse, batch) == expected(10)
     finally:
         with psycopg.connect(postgres.uri(), autocommit=True) as conn:

@@ -110,6 +110,12 @@ def build_load_asset(load: Load):
             started = time.perf_counter()
             rows, replaced, months, loaded = 0, 0, set(), []
             for source in load.sources:
+                if load.table == FACT_TABLE:  # streamed from the lake: the batch never has to fit in memory
+                    exchanged = postgres.exchange_fact_batch(lake.arrow_dataset(source, date), date)
+                    rows += exchanged.rows
+                    replaced += exchanged.rows_replaced
+                    months.update(m.isoformat() for m in exchanged.months)
+                    continue
                 if load.batch_keys:  # the batch's keys, with the current dimension's values
                     data = lake.read_arrow(source, None)
                     keys = lake.read_arrow(load.batch_keys, date, columns=[load.upsert_key]).column(load.upsert_key)
@@ -121,11 +127,6 @@ def build_load_asset(load: Load):
                     loaded.append(data)
                 if load.upsert_key:
                     postgres.upsert_rows(load.table, data, load.upsert_key)
-                    continue
-                if load.table == FACT_TABLE:
-                    exchanged = postgres.exchange_fact_batch(data, date)
-                    replaced += exchanged.rows_replaced
-                    months.update(m.isoformat() for m in exchanged.months)
                     continue
                 where = {"batch_date": date} | ({"entity": source[1]} if source[0] == "quarantine" else {})
                 replaced += postgres.replace_rows(load.table, data, where)

@@ -17,7 +17,9 @@ from pathlib import Path
 import psutil
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.dataset as pads
 from dagster import ConfigurableResource
 from psycopg import sql
 from pydantic import Field
@@ -95,16 +97,16 @@ def _copyable(table: pa.Table) -> pa.Table:
 
 def _csv(batch: pa.RecordBatch) -> bytes:
     buffer = io.BytesIO()
-    pacsv.write_csv(pa.Table.from_batches([batch]), buffer, pacsv.WriteOptions(include_header=False))
+    pacsv.write_csv(_copyable(pa.Table.from_batches([batch])), buffer, pacsv.WriteOptions(include_header=False))
     return buffer.getvalue()
 
 
-def _csv_chunks(table: pa.Table) -> Iterator[bytes]:
-    """The CSV of COPY_CHUNK_ROWS rows at a time, each made in a thread while the one before is sent (and parsed
-    by the server), never more than two at once in memory."""
+def _csv_chunks(batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
+    """The CSV of each batch, made in a thread while the one before is sent (and parsed by the server), never
+    more than two at once in memory."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         ahead = None
-        for batch in table.to_batches(max_chunksize=COPY_CHUNK_ROWS):
+        for batch in batches:
             following = pool.submit(_csv, batch)
             if ahead is not None:
                 yield ahead.result()
@@ -163,13 +165,21 @@ class PostgresResource(ConfigurableResource):
         return self.fetch(sql.SQL("SELECT count(*) FROM {}").format(_qualified(table)))[0][0]
 
     @staticmethod
-    def copy_rows(conn: psycopg.Connection, target: sql.Composable, table: pa.Table, freeze: bool = False) -> None:
-        """COPY as CSV. `freeze`: rows written frozen, for a table created in this transaction."""
-        table = _copyable(table)
-        columns = sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names)
+    def copy_rows(
+        conn: psycopg.Connection,
+        target: sql.Composable,
+        rows: pa.Table | pads.Dataset,
+        freeze: bool = False,
+        where: pc.Expression | None = None,
+    ) -> None:
+        """COPY as CSV, COPY_CHUNK_ROWS rows at a time: a dataset (a lake partition) is read as it is sent, so
+        memory holds a few chunks, never the batch. `where`: only the rows it holds. `freeze`: rows written
+        frozen, for a table created in this transaction."""
+        data = rows if isinstance(rows, pads.Dataset) else pads.dataset(rows)
+        columns = sql.SQL(", ").join(sql.Identifier(c) for c in data.schema.names)
         copy_options = sql.SQL("(FORMAT csv, FREEZE)" if freeze else "(FORMAT csv)")
         with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN {}").format(target, columns, copy_options)) as copy:
-            for chunk in _csv_chunks(table):
+            for chunk in _csv_chunks(data.to_batches(filter=where, batch_size=COPY_CHUNK_ROWS)):
                 copy.write(chunk)
 
     def replace_rows(self, table: str, data: pa.Table, where: dict[str, object]) -> int:
@@ -225,7 +235,7 @@ class PostgresResource(ConfigurableResource):
                 conn.execute("SELECT gold.ensure_fact_partition(%s)", (month,))
         return months
 
-    def exchange_fact_batch(self, data: pa.Table, batch_date: dt.date | str) -> fact_exchange.Exchanged:
+    def exchange_fact_batch(self, data: pa.Table | pads.Dataset, batch_date: dt.date | str) -> fact_exchange.Exchanged:
         """The batch's fact rows replaced by partition exchange: readers see all old rows or all new ones."""
         return fact_exchange.exchange_batch(self, data, batch_date)
 

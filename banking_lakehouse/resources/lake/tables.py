@@ -178,11 +178,12 @@ class Tables:
         copy = self._downloads / directory / version / name
         return self.storage.local_file(path, copy)
 
-    def _dataset(self, key_path: Sequence[str], date: str | None) -> pads.Dataset:
+    def arrow_dataset(self, key_path: Sequence[str], date: str | None) -> pads.Dataset:
+        """The committed partition as a pyarrow dataset: read in batches, it never needs to fit in memory."""
         return pads.dataset(self._file_paths(key_path, date), format="parquet", filesystem=self.storage.fs)
 
     def read_arrow(self, key_path: Sequence[str], date: str | None, columns: list[str] | None = None) -> pa.Table:
-        return self._dataset(key_path, date).to_table(columns=columns)
+        return self.arrow_dataset(key_path, date).to_table(columns=columns)
 
     def head_arrow(self, key_path: Sequence[str], date: str | None, rows: int) -> pa.Table:
         """The first rows of a partition, reading no more of it than they need: the first pages of its first
