@@ -23,6 +23,7 @@ from dagster import EnvVar
 from dagster_aws.s3 import S3Resource
 
 from banking_lakehouse import settings
+from banking_lakehouse.resources.core_banking import CoreBankingSource
 from banking_lakehouse.resources.delivery import DeliverySource
 from banking_lakehouse.resources.lake import LakeIOManager, LakeResource
 from banking_lakehouse.resources.pii import PiiKeyResource
@@ -134,6 +135,10 @@ def resources(name: str | None = None, **replaced: object) -> dict[str, object]:
     built: dict[str, object] = {
         "delivery": DeliverySource(
             source=settings.source(), landing_uri=settings.landing_uri(), encoding=settings.landing_encoding(), s3=_s3()
+        ),
+        "core_banking": CoreBankingSource(
+            dsn=EnvVar("BANKING_SOURCE_DSN") if settings.source_dsn_configured() else None,
+            entities=settings.core_entities(),
         ),
         "spark": SparkResource(
             spark_config=spark_config(name),

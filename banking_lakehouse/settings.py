@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from banking_lakehouse.entities import MASTER_ENTITIES
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -134,6 +136,24 @@ def source() -> str:
     if value not in SOURCES:
         raise ValueError(f"BANKING_SOURCE={value!r}: choose one of {', '.join(SOURCES)}")
     return value
+
+
+def core_entities() -> list[str]:
+    """Master entities extracted from the core-banking database (BANKING_CORE_ENTITIES, comma-separated, e.g.
+    `customers,accounts`); the others, and transactions always, are delivered as files. Default: none."""
+    names = [n.strip().lower() for n in os.getenv("BANKING_CORE_ENTITIES", "").split(",") if n.strip()]
+    unknown = [n for n in names if n not in MASTER_ENTITIES]
+    if unknown:
+        raise ValueError(
+            f"BANKING_CORE_ENTITIES: {', '.join(unknown)} cannot come from the core system; "
+            f"choose among {', '.join(MASTER_ENTITIES)}"
+        )
+    return [n for n in MASTER_ENTITIES if n in names]
+
+
+def source_dsn_configured() -> bool:
+    """BANKING_SOURCE_DSN names the core-banking database; unset: `core_banking` on the embedded server."""
+    return bool(os.getenv("BANKING_SOURCE_DSN"))
 
 
 SYNTHETIC_DELIVERY_VARIABLES = {"rows": "BANKING_SYNTHETIC_ROWS", "seed": "BANKING_SYNTHETIC_SEED"}

@@ -16,13 +16,16 @@ import time
 import uuid
 from pathlib import Path
 
-from dagster import AssetExecutionContext, AssetSpec, BackfillPolicy, Config, MaterializeResult, multi_asset
+from dagster import AssetExecutionContext, AssetKey, AssetSpec, BackfillPolicy, Config, MaterializeResult, multi_asset
 from pydantic import Field
 
-from banking_lakehouse.entities import ENTITIES
+from banking_lakehouse.assets.core_extraction import DayExtraction, Extractor
+from banking_lakehouse.checks.factory import CheckInputs, check_specs, evaluate
+from banking_lakehouse.entities import ENTITIES, MASTER_ENTITIES
 from banking_lakehouse.generator import MANIFEST_FILE, GeneratorConfig, generate_day
 from banking_lakehouse.generator.config import DEFAULT_DEFECT_RATES
 from banking_lakehouse.partitions import daily_partitions_def
+from banking_lakehouse.resources.core_banking import CoreBankingSource
 from banking_lakehouse.resources.delivery import DeliverySource
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.lake.raw_zone import records_file
@@ -68,8 +71,8 @@ def _parse_days(files: dict[str, dict[str, Path]], encoding: str, out: Path) -> 
     return {d: {e: described[d, e] for e in by_entity} for d, by_entity in files.items()}
 
 
-def _records(out: Path, date: str) -> dict[str, Path]:
-    return {records_file(e): out / date / records_file(e) for e in ENTITIES}
+def _records(out: Path, date: str, entities: list[str]) -> dict[str, Path]:
+    return {records_file(e): out / date / records_file(e) for e in entities}
 
 
 @multi_asset(
@@ -84,6 +87,7 @@ def _records(out: Path, date: str) -> dict[str, Path]:
         )
         for entity in ENTITIES.values()
     ],
+    check_specs=[spec for entity in MASTER_ENTITIES for spec in check_specs(AssetKey(["raw", entity]))],
     partitions_def=daily_partitions_def,
     backfill_policy=BackfillPolicy.single_run(),
 )
@@ -92,34 +96,37 @@ def raw_delivery(
     config: RawDeliveryConfig,
     lake: LakeResource,
     delivery: DeliverySource,
+    core_banking: CoreBankingSource,
 ):
     """Stores each day's delivery in the raw zone with its record: source, files, sizes, checksums, records.
 
-    Landing drops are all checked (complete, every file readable) before any day is stored.
+    Landing drops are all checked (complete, every file readable) before any day is stored. Master entities
+    the deployment takes from the core-banking database are extracted for each day just before it is stored.
     """
     dates = list(context.partition_keys)
     context.instance.add_run_tags(context.run_id, {"banking/source": delivery.source})
-    if delivery.source == "landing":
-        drops = {d: delivery.landed_drop(d) for d in dates}
-        workdir = lake.scratch / "landing" / uuid.uuid4().hex  # an S3 landing zone's files, fetched once
-        try:
-            files = {d: delivery.local_files(drops[d], workdir / d) for d in dates}
-            described = _parse_days(files, delivery.encoding, workdir / "records")
+    from_files = [e for e in ENTITIES if e not in core_banking.entities]
+    extractor = Extractor(context.instance, core_banking)
+    run_dir = lake.scratch / "deliveries" / uuid.uuid4().hex  # this run's files, until their day is committed
+    try:
+        if delivery.source == "landing":
+            drops = {d: delivery.landed_drop(d, from_files) for d in dates}
+            files = {d: delivery.local_files(drops[d], run_dir / "landing" / d) for d in dates}  # S3: fetched once
+            described = _parse_days(files, delivery.encoding, run_dir / "records")
             for d in dates:
                 started = time.perf_counter()
+                stored = {p.name: p for p in files[d].values()} | _records(run_dir / "records", d, from_files)
+                extractions = _extract(extractor, lake, d, run_dir / "core" / d)
                 lake.store_delivery(
                     d,
-                    {p.name: p for p in files[d].values()} | _records(workdir / "records", d),
-                    _record(d, "landing", delivery.encoding, drops[d].completed_at, described[d]),
+                    stored | _extracted_files(extractions),
+                    _record(d, "landing", delivery.encoding, drops[d].completed_at, described[d], extractions),
                 )
-                _add_metadata(context, lake, d, "landing", described[d], time.perf_counter() - started)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-    else:
-        for d in dates:
-            started = time.perf_counter()
-            workdir = lake.scratch / "deliveries" / uuid.uuid4().hex
-            try:
+                _add_metadata(context, lake, d, "landing", described[d], extractions, time.perf_counter() - started)
+        else:
+            for d in dates:
+                started = time.perf_counter()
+                generated = run_dir / "generated" / d
                 generate_day(
                     GeneratorConfig(
                         date=dt.date.fromisoformat(d),
@@ -127,22 +134,57 @@ def raw_delivery(
                         seed=config.seed,
                         defect_rates={**DEFAULT_DEFECT_RATES, **config.defect_rates},
                     ),
-                    workdir / "files",
+                    generated,
                 )
-                files = {name: workdir / "files" / e.file for name, e in ENTITIES.items()}
-                described = _parse_days({d: files}, "utf-8", workdir / "records")[d]
-                stored = {p.name: p for p in [*files.values(), workdir / "files" / MANIFEST_FILE]}  # + ground truth
-                stored |= _records(workdir / "records", d)
-                lake.store_delivery(d, stored, _record(d, "synthetic", "utf-8", dt.datetime.now(dt.UTC), described))
-            finally:
-                shutil.rmtree(workdir, ignore_errors=True)
-            _add_metadata(context, lake, d, "synthetic", described, time.perf_counter() - started)
+                files = {name: generated / ENTITIES[name].file for name in from_files}
+                described = _parse_days({d: files}, "utf-8", run_dir / "records")[d]
+                stored = {p.name: p for p in [*files.values(), generated / MANIFEST_FILE]}  # + ground truth
+                stored |= _records(run_dir / "records", d, from_files)
+                extractions = _extract(extractor, lake, d, run_dir / "core" / d)
+                lake.store_delivery(
+                    d,
+                    stored | _extracted_files(extractions),
+                    _record(d, "synthetic", "utf-8", dt.datetime.now(dt.UTC), described, extractions),
+                )
+                shutil.rmtree(generated, ignore_errors=True)
+                _add_metadata(context, lake, d, "synthetic", described, extractions, time.perf_counter() - started)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
     for entity in ENTITIES:
         yield MaterializeResult(asset_key=["raw", entity])
+    for entity in MASTER_ENTITIES:
+        yield from evaluate(context, AssetKey(["raw", entity]), CheckInputs(dates, lake))
 
 
-def _record(date: str, source: str, encoding: str, completed_at: dt.datetime, entities: dict) -> dict:
+def _extract(extractor: Extractor, lake: LakeResource, date: str, work_dir: Path) -> dict[str, DayExtraction]:
+    """The day's extraction of every core entity, each applied to its previous state in the raw zone."""
+    return {
+        entity: extractor.extract(
+            entity, date, work_dir, lambda day, e=entity: lake.local_raw_file(day, records_file(e))
+        )
+        for entity in extractor.source.entities
+    }
+
+
+def _extracted_files(extractions: dict[str, DayExtraction]) -> dict[str, Path]:
+    """What the raw zone keeps of an extraction: the extracted rows as the source gave them, and the state."""
+    files = {}
+    for entity, day in extractions.items():
+        files[day.file_name] = day.extracted
+        files[records_file(entity)] = day.records
+    return files
+
+
+def _record(
+    date: str,
+    source: str,
+    encoding: str,
+    completed_at: dt.datetime,
+    entities: dict,
+    extractions: dict[str, DayExtraction],
+) -> dict:
     """The batch record kept in the raw zone's manifest (and loaded into quality.batches)."""
+    entities = entities | {e: day.description() for e, day in extractions.items()}
     return {
         "date": date,
         "source": source,
@@ -159,9 +201,24 @@ def _add_metadata(
     date: str,
     source: str,
     described: dict[str, dict],
+    extractions: dict[str, DayExtraction],
     seconds: float,
 ) -> None:
-    """Each raw asset's own numbers for the day (a range run records every day separately)."""
+    """Each raw asset's own numbers for the day (a range run records every day separately); a core
+    entity's carry its extraction window and the bookmark after it."""
+    for entity, day in extractions.items():
+        context.add_asset_metadata(
+            {
+                "dagster/row_count": day.extracted_rows,
+                "bytes_written": day.extracted.stat().st_size,
+                "source": "core",
+                "delivery_seconds": round(seconds, 2),
+                "path": lake.raw_uri(date, day.file_name),
+                **day.metadata(),
+            },
+            asset_key=["raw", entity],
+            partition_key=date,
+        )
     for entity, file in described.items():
         context.add_asset_metadata(
             {

@@ -15,6 +15,7 @@ from decimal import Decimal
 from functools import cached_property
 
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckKey,
@@ -36,6 +37,7 @@ from banking_lakehouse.checks.rules import (
     rules_for,
 )
 from banking_lakehouse.contracts import CONTRACTS, contract_rules, expected_types
+from banking_lakehouse.entities import ENTITIES
 from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.lake import LakeResource, markdown_table
 from banking_lakehouse.resources.postgres import PostgresResource
@@ -304,6 +306,25 @@ def _aggregate_reconciliation(asset: AssetKey, rule: Rule, inputs: CheckInputs) 
     }
 
 
+def _extraction_reconciliation(asset: AssetKey, rule: Rule, inputs: CheckInputs) -> Outcome:
+    """A core entity's day: the source's count of the window, taken in the extraction's own snapshot, against
+    the rows and distinct ids of the extracted Parquet the raw zone committed. A file delivery extracts nothing."""
+    entity, (date,) = asset.path[-1], inputs.dates
+    delivered = inputs.lake.delivery(date)["entities"][entity]
+    if delivered.get("source") != "core":
+        return 0, {"source": "file delivery (nothing extracted)"}
+    extracted = pq.read_table(
+        inputs.lake.local_raw_file(date, delivered["file"]), columns=[ENTITIES[entity].id_column]
+    ).column(0)
+    repeated = len(extracted) - pc.count_distinct(extracted).as_py()
+    return abs(delivered["source_rows"] - len(extracted)) + repeated, {
+        "source": "core",
+        "source_rows": delivered["source_rows"],
+        "extracted_rows": len(extracted),
+        "repeated_ids": repeated,
+    }
+
+
 EVALUATORS: dict[str, Callable[[AssetKey, Rule, CheckInputs], Outcome]] = {
     "accounting": _accounting,
     "quarantine_rate": _quarantine_rate,
@@ -313,6 +334,7 @@ EVALUATORS: dict[str, Callable[[AssetKey, Rule, CheckInputs], Outcome]] = {
     "aggregate_reconciliation": _aggregate_reconciliation,
     "batch_freshness": _batch_freshness,
     "anomaly": _anomaly,
+    "extraction_reconciliation": _extraction_reconciliation,
 }
 
 

@@ -13,6 +13,7 @@ from dagster import AssetCheckSeverity, AssetKey
 
 from banking_lakehouse import settings
 from banking_lakehouse.contracts import CONTRACTS
+from banking_lakehouse.entities import MASTER_ENTITIES
 
 ERROR, WARN = AssetCheckSeverity.ERROR, AssetCheckSeverity.WARN
 
@@ -82,6 +83,18 @@ MERCHANT_SUMMARY = AssetKey(["warehouse", "merchant_daily_summary"])
 
 RULES: tuple[Rule, ...] = (
     *[r for entity in CONTRACTS for r in _silver_rules(entity)],
+    *[
+        Rule(
+            "extraction_reconciled",
+            AssetKey(["raw", entity]),
+            "extraction_reconciliation",
+            ERROR,
+            True,
+            "core-banking extraction: rows changed in the window in the source (counted in the extraction's "
+            "snapshot) = rows in the raw zone, each id once",
+        )
+        for entity in MASTER_ENTITIES
+    ],
     Rule(
         "batch_freshness",
         SILVER_TRANSACTIONS,

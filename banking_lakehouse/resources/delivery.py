@@ -3,7 +3,8 @@ synthetic generator. The pipeline never falls back from one to the other.
 
 The landing contract: `<landing>/date=YYYY-MM-DD/` holds one file per entity (`customers.csv`,
 `accounts.csv`, `merchants.json`, `transactions.csv`, each optionally gzip-compressed as `<name>.gz`).
-The drop is complete when `_SUCCESS` exists; until then nothing reads it. A newer `_SUCCESS` is a
+Master entities a deployment extracts from the core-banking database (BANKING_CORE_ENTITIES) are not in the
+drop. The drop is complete when `_SUCCESS` exists; until then nothing reads it. A newer `_SUCCESS` is a
 re-delivery of the day.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -70,8 +72,9 @@ class DeliverySource(ConfigurableResource):
     def day_directory(self, date: str) -> str:
         return self.storage.path(f"date={date}")
 
-    def landed_drop(self, date: str) -> Drop:
-        """The complete drop of `date`, or DeliveryMissing naming the date, the path and what is missing."""
+    def landed_drop(self, date: str, entities: Iterable[str] = tuple(ENTITIES)) -> Drop:
+        """The complete drop of `date` with a file for each of `entities` (those not extracted from the core
+        system), or DeliveryMissing naming the date, the path and what is missing."""
         storage, directory = self.storage, self.day_directory(date)
         shown = storage.uri(directory)
         listed = {e.base_name: e for e in storage.list_files(directory)}
@@ -83,7 +86,7 @@ class DeliverySource(ConfigurableResource):
                 "generates data; deliver the files and the marker, or choose BANKING_SOURCE=synthetic)"
             )
         files, problems = {}, []
-        for entity, name in ((n, e.file) for n, e in ENTITIES.items()):
+        for entity, name in ((n, ENTITIES[n].file) for n in entities):
             found = [listed[n] for n in (name, name + COMPRESSED_SUFFIX) if n in listed]
             if len(found) == 1:
                 files[entity] = found[0]
