@@ -23,7 +23,7 @@ def batch_rows(lake: LakeResource, date: str) -> pa.Table:
             {
                 "batch_date": dt.date.fromisoformat(date),
                 "entity": entity,
-                "source": delivery["source"],
+                "source": described.get("source", delivery["source"]),  # core: extracted from the core system
                 "file_name": described["file"],
                 "bytes": described["bytes"],
                 "sha256": described["sha256"],
@@ -42,7 +42,7 @@ def batch_rows(lake: LakeResource, date: str) -> pa.Table:
 @asset(
     key=["warehouse", "batches"],
     deps=[AssetKey([layer, e]) for e in ENTITIES for layer in ("raw", "silver", "quarantine")],
-    description=f"{TABLE} in PostgreSQL: per batch and file, the source (landing or synthetic), size, "
+    description=f"{TABLE} in PostgreSQL: per batch and file, the source (landing, synthetic or core), size, "
     "SHA-256, encoding, records delivered, rows in silver and in quarantine, and when it arrived.",
     **WAREHOUSE_ASSET,
     freshness_policy=WAREHOUSE_FRESHNESS,

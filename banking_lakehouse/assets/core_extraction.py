@@ -25,7 +25,7 @@ from banking_lakehouse.resources.core_banking import Bookmark, CoreBankingSource
 from banking_lakehouse.transforms.core_state import write_state
 
 PREVIOUS_STATE = "previous_state"  # metadata: the day whose state this day's extraction was applied to
-BOOKMARK_AT, BOOKMARK_ID = "bookmark_updated_at", "bookmark_id"
+BOOKMARK = "bookmark"  # metadata prefix of the bookmark after the day
 
 
 class ExtractionRefused(RuntimeError):
@@ -72,12 +72,9 @@ class DayExtraction:
 
     def metadata(self) -> dict[str, str | int]:
         """What Dagster keeps of the day: the window, the bookmark after it, the numbers."""
-        bookmark = (
-            {BOOKMARK_AT: self.bookmark.updated_at.isoformat(), BOOKMARK_ID: self.bookmark.id} if self.bookmark else {}
-        )
         return {
             **self.window.to_metadata(),
-            **bookmark,
+            **(self.bookmark.to_metadata(BOOKMARK) if self.bookmark else {}),
             PREVIOUS_STATE: self.previous_state or "",
             "extracted_rows": self.extracted_rows,
             "deleted_rows": self.deleted_rows,
@@ -95,12 +92,6 @@ def _recorded(instance: DagsterInstance, entity: str, date: str) -> dict[str, st
         return None
     metadata = {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
     return metadata if PREVIOUS_STATE in metadata else None  # a file delivery records no window
-
-
-def _bookmark(metadata: dict) -> Bookmark | None:
-    if not metadata.get(BOOKMARK_AT):
-        return None
-    return Bookmark(dt.datetime.fromisoformat(metadata[BOOKMARK_AT]), metadata[BOOKMARK_ID])
 
 
 class Extractor:
@@ -123,16 +114,16 @@ class Extractor:
                 f"day ({later[-1]}) cannot be extracted for the first time; re-run extracted days or extract "
                 "later days"
             )
-        until = dt.datetime.combine(dt.date.fromisoformat(date) + dt.timedelta(days=1), dt.time(), dt.UTC)
+        day = dt.date.fromisoformat(date)
         in_run = [d for (e, d) in self._in_run if e == entity and d < date]
         earlier = max([*(p for p in extracted if p < date), *in_run], default=None)
         if earlier is None:  # the first extraction: a full load
-            return ExtractionWindow(after=None, until=until), None
+            return ExtractionWindow.through_day(None, day), None
         if earlier in in_run:
             after = self._in_run[entity, earlier].bookmark
         else:
-            after = _bookmark(_recorded(self.instance, entity, earlier))
-        return ExtractionWindow(after=after, until=until), earlier
+            after = Bookmark.from_metadata(_recorded(self.instance, entity, earlier), BOOKMARK)
+        return ExtractionWindow.through_day(after, day), earlier
 
     def extract(self, entity: str, date: str, work_dir: Path, previous_records: Callable[[str], Path]) -> DayExtraction:
         """The day's extraction (Parquet) and state records under work_dir; `previous_records(day)` gives the
