@@ -65,9 +65,15 @@ def previous_statistics(spark: SparkSession, lake: LakeResource, table: Statisti
     previous = (dt.date.fromisoformat(date) - dt.timedelta(days=1)).isoformat()
     try:
         return lake.read(spark, table.key, [previous])
-    except LakePartitionMissing:
-        if any(d < date for d in lake.list_partitions(FACT_KEY)):
-            raise
+    except LakePartitionMissing as missing:
+        earlier = sorted(d for d in lake.list_partitions(FACT_KEY) if d < date)
+        if earlier:
+            name = "/".join(table.key)
+            raise LakePartitionMissing(
+                f"{name} {date} is built from {name} {previous}, which is missing, while facts of earlier days "
+                f"exist ({earlier[0]} .. {earlier[-1]}): starting from empty would forget them. Materialize "
+                f"{name} for {previous} first (or backfill the range from {earlier[0]} to {date})"
+            ) from missing
     return spark.createDataFrame([], table.schema)
 
 
