@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from operator import itemgetter
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
@@ -13,13 +14,16 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import MetadataValue
 from psycopg import sql
+from pyspark.sql import functions as F
 
+from banking_lakehouse.contracts import CONTRACTS, contract_rules
 from banking_lakehouse.entities import ENTITIES, MASTER_ENTITIES
 from banking_lakehouse.generator.__main__ import main as generator_main
 from banking_lakehouse.generator.config import GeneratorConfig
 from banking_lakehouse.generator.core_banking import CoreDayAlreadyApplied, apply_core_day, seed_core
 from banking_lakehouse.generator.master import build_population
 from banking_lakehouse.resources.core_banking import (
+    CHANGE_COLUMNS,
     DEFAULT_DATABASE,
     READER_ROLE,
     Bookmark,
@@ -34,7 +38,10 @@ from banking_lakehouse_tests.conftest import private_database
 SEED, ROWS = 7, 2000
 SEEDED_BEFORE = dt.date(2024, 12, 1)  # the population's rows are all stamped before this day
 DAYS = [dt.date(2024, 12, 1), dt.date(2024, 12, 2), dt.date(2024, 12, 3)]
-TIMESTAMPS = ("created_at", "updated_at", "deleted_at")
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), dt.UTC)
 
 
 def _source(postgres, name: str) -> CoreBankingSource:
@@ -48,7 +55,8 @@ def _table_rows(source: CoreBankingSource, entity: str, ids: list[str] | None = 
     """The table's rows as an extraction carries them (columns as text), by id."""
     spec = ENTITIES[entity]
     columns = sql.SQL(", ").join(
-        [sql.SQL("{}::text").format(sql.Identifier(c)) for c in spec.columns] + [sql.Identifier(c) for c in TIMESTAMPS]
+        [sql.SQL("{}::text").format(sql.Identifier(c)) for c in spec.columns]
+        + [sql.Identifier(c) for c in CHANGE_COLUMNS]
     )
     query = sql.SQL("SELECT {} FROM {}").format(columns, sql.Identifier("core", entity))
     with source.connect() as conn:
@@ -72,9 +80,7 @@ def history(postgres, tmp_path_factory) -> dict:
     source = _source(postgres, "core_source")
     out = tmp_path_factory.mktemp("core")
     full = {
-        e: source.extract(
-            e, ExtractionWindow(None, dt.datetime.combine(SEEDED_BEFORE, dt.time(), dt.UTC)), out / f"full_{e}.parquet"
-        )
+        e: source.extract(e, ExtractionWindow(None, _midnight(SEEDED_BEFORE)), out / f"full_{e}.parquet")
         for e in MASTER_ENTITIES
     }
     days, bookmarks = [], {e: full[e].bookmark for e in MASTER_ENTITIES}
@@ -99,9 +105,9 @@ def test_the_core_tables_carry_the_entities_columns_and_the_three_timestamps(his
                 " WHERE table_schema = 'core' AND table_name = %s ORDER BY ordinal_position",
                 (entity,),
             ).fetchall()
-            assert [c for c, _ in columns] == [*ENTITIES[entity].columns, *TIMESTAMPS]
+            assert [c for c, _ in columns] == [*ENTITIES[entity].columns, *CHANGE_COLUMNS]
             types = dict(columns)
-            assert {types[c] for c in TIMESTAMPS} == {"timestamp with time zone"}
+            assert {types[c] for c in CHANGE_COLUMNS} == {"timestamp with time zone"}
             assert {c: types[c] for c in types if c.endswith("_date")} == {
                 "customers": {"join_date": "date"},
                 "accounts": {"opened_date": "date"},
@@ -118,12 +124,11 @@ def test_the_first_extraction_is_a_full_load_of_exactly_the_seeded_population(hi
         assert table.schema == extraction_schema(spec)
         rows = table.to_pylist()
         expected = frames[entity][list(spec.columns)].to_dict("records")
-        by_id = lambda r, key=spec.id_column: r[key]  # noqa: E731
-        assert sorted((r for r in table.select(list(spec.columns)).to_pylist()), key=by_id) == expected
+        assert sorted(table.select(list(spec.columns)).to_pylist(), key=itemgetter(spec.id_column)) == expected
         assert extraction.rows == extraction.source_count == len(expected) == len(frames[entity])
         assert extraction.deletes == 0 and table.column("deleted_at").null_count == len(rows)
         order = [(r["updated_at"], r[spec.id_column]) for r in rows]
-        assert order == sorted(order) and order[-1] < (dt.datetime.combine(SEEDED_BEFORE, dt.time(), dt.UTC), "")
+        assert order == sorted(order) and order[-1] < (_midnight(SEEDED_BEFORE), "")
         assert extraction.bookmark == Bookmark(*order[-1])
 
 
@@ -133,16 +138,14 @@ def test_each_days_window_extracts_exactly_the_days_changes_in_their_latest_stat
     for entity in MASTER_ENTITIES:
         truth, extraction = day["truth"][entity], day["extracted"][entity]
         extracted = _by_id(extraction, entity)
-        assert (
-            sorted(extracted) == truth["expected_ids"] and len(extracted) == extraction.rows == extraction.source_count
-        )
+        assert sorted(extracted) == truth["expected_ids"]
+        assert len(extracted) == extraction.rows == extraction.source_count
         assert extracted == day["state"][entity]  # every column as the table held it, the latest state
         assert {i: r["updated_at"].isoformat() for i, r in extracted.items()} == truth["last_change"]
         assert sorted(i for i, r in extracted.items() if r["deleted_at"] is not None) == truth["deleted"]
         assert extraction.deletes == len(truth["deleted"])
-        assert {i for i in truth["inserted"] if extracted[i]["created_at"] >= _midnight(day["day"])} == set(
-            truth["inserted"]
-        )
+        start, end = _midnight(day["day"]), _midnight(day["day"] + dt.timedelta(days=1))
+        assert all(start <= extracted[i]["created_at"] < end for i in truth["inserted"])
         last = max((r["updated_at"], i) for i, r in extracted.items())
         assert extraction.bookmark == Bookmark(*last)
     customers = day["truth"]["customers"]
@@ -154,8 +157,19 @@ def test_each_days_window_extracts_exactly_the_days_changes_in_their_latest_stat
     assert deleted_owners == set(customers["deleted"])
 
 
-def _midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), dt.UTC)
+def test_every_row_the_days_write_is_valid_for_the_silver_contract(history, spark):
+    """Seeded and changed rows alike pass the silver contract's rules (required, allowed values, patterns)."""
+    for entity in MASTER_ENTITIES:
+        paths = [str(history["full"][entity].path), *(str(d["extracted"][entity].path) for d in history["days"])]
+        frame = spark.read.parquet(*paths)
+        required, _unique, rules = contract_rules(CONTRACTS[entity])
+        columns = set(ENTITIES[entity].columns)
+        for column in columns.intersection(required):
+            assert frame.filter(F.col(column).isNull()).count() == 0, (entity, column)
+        entity_rules = [r for r in rules if r.column in columns]
+        assert len(entity_rules) >= 3  # ids, categories, countries at least: the loop below checks something
+        for rule in entity_rules:
+            assert frame.filter(rule.failing()).count() == 0, (entity, rule)
 
 
 def test_an_updated_rows_changed_columns_differ_from_the_state_before_the_day(history):
@@ -209,7 +223,7 @@ def test_a_row_committed_during_an_extraction_is_seen_by_the_next_window_only(po
     """After the first batch, another connection moves a customer and opens a new one, and commits: neither is
     in the extraction (nor in its count), both are in the next window, in their new state."""
     source = _source(postgres, "core_snapshot")
-    end_of_day = dt.datetime.combine(SEEDED_BEFORE + dt.timedelta(days=1), dt.time(), dt.UTC)
+    end_of_day = _midnight(SEEDED_BEFORE + dt.timedelta(days=1))
     window = ExtractionWindow(None, end_of_day)
     seeded = _table_rows(source, "customers")
     moved = min(seeded, key=lambda i: (seeded[i]["updated_at"], i))  # the first row: read before the change
@@ -243,7 +257,7 @@ def test_a_row_committed_during_an_extraction_is_seen_by_the_next_window_only(po
     assert {r["updated_at"] for r in after.values()} == {changed_at}
 
 
-def test_the_reader_role_reads_core_and_cannot_write(history, postgres):
+def test_the_reader_role_reads_core_and_cannot_write(history):
     source = history["source"]
     source.ensure_reader_role()
     with source.connect() as conn:
@@ -255,7 +269,7 @@ def test_the_reader_role_reads_core_and_cannot_write(history, postgres):
     )
     with reader.connect() as conn:
         assert conn.execute("SELECT current_user").fetchone()[0] == READER_ROLE
-    window = ExtractionWindow(None, _midnight(DAYS[0]))
+    window = ExtractionWindow(None, _midnight(SEEDED_BEFORE))
     extraction = reader.extract("accounts", window, history["out"] / "reader.parquet")
     as_owner = source.extract("accounts", window, history["out"] / "owner.parquet")
     assert extraction.rows == as_owner.rows > 0 and extraction.path.read_bytes() == as_owner.path.read_bytes()
