@@ -21,7 +21,7 @@ INSTANCE := instance/$(if $(filter postgres,$(BANKING_DAGSTER_STORAGE)),dagster.
 # BANKING_DAGSTER_PG_URL), set in the recipe's shell so the URL is never echoed; a failure stops the recipe
 STORAGE_ENV := $(if $(filter postgres,$(BANKING_DAGSTER_STORAGE)),DAGSTER_PG_URL="$$($(BIN)/python -m banking_lakehouse dagster-storage-url)" && export DAGSTER_PG_URL &&)
 
-.PHONY: setup demo dev lint test generate stop-postgres s3-server sql clean FORCE
+.PHONY: setup demo demo-core dev lint test generate stop-postgres s3-server sql clean FORCE
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ $(DAGSTER_HOME)/dagster.yaml: $(INSTANCE) FORCE  ## re-copied whenever BANKING_D
 
 demo: setup $(DAGSTER_HOME)/dagster.yaml  ## every asset for the DAYS days up to DATE (default yesterday) as one run, then a summary
 	$(STORAGE_ENV) $(BIN)/python -m banking_lakehouse.demo --date $(DATE) --days $(DAYS) --rows $(ROWS) --seed $(SEED)
+
+demo-core: setup $(DAGSTER_HOME)/dagster.yaml  ## the demo with customers, accounts and merchants from the simulated core-banking database, a run per day
+	$(STORAGE_ENV) BANKING_CORE_ENTITIES=customers,accounts,merchants $(BIN)/python -m banking_lakehouse.demo --core --date $(DATE) --days $(DAYS) --rows $(ROWS) --seed $(SEED)
 
 dev: setup $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on http://127.0.0.1:$(PORT) (PORT=3000); ROWS and SEED: the launchpad's default
 	$(STORAGE_ENV) BANKING_SYNTHETIC_ROWS=$(ROWS) BANKING_SYNTHETIC_SEED=$(SEED) PYTHONWARNINGS='ignore:Function `dev_command` is superseded' $(BIN)/dagster dev -h 127.0.0.1 -p $(PORT) -w workspace.yaml

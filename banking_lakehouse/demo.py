@@ -2,8 +2,12 @@
 print what landed where.
 
 python -m banking_lakehouse.demo [--date YYYY-MM-DD (default: yesterday, UTC)] [--days N] [--rows 100000] [--seed 7]
+                                 [--core]
 
 Yesterday is the day the schedule would run, so the UI's partition plots show the demo's data at once.
+With --core (`make demo-core`), the master entities BANKING_CORE_ENTITIES names come from the simulated
+core-banking database: seeded when empty, then each day's changes applied just before that day runs, as a
+nightly extraction would find them (one run per day).
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ from dagster import DagsterInstance, build_resources
 # The demo chooses generated deliveries explicitly; the code location's default source is the landing zone.
 os.environ.setdefault("BANKING_SOURCE", "synthetic")
 
+from banking_lakehouse import settings
 from banking_lakehouse.definitions import defs
+from banking_lakehouse.generator.core_banking import CoreDayAlreadyApplied, apply_core_day, seed_core
+from banking_lakehouse.resources.core_banking import CoreBankingSource
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.postgres import PostgresResource
 from banking_lakehouse.sql import read_sql
@@ -66,8 +73,41 @@ def _summary(date: str, lake: LakeResource, postgres: PostgresResource, seconds:
         if postgres.dsn
         else f"embedded server in {postgres.embedded_dir} (unix socket)"
     )
+    core = {e: d for e, d in lake.delivery(date)["entities"].items() if d.get("source") == "core"}
+    if core:
+        lines += ["", "extracted from the core-banking database (rows changed in the day's window; the day's state):"]
+        for entity, described in core.items():
+            lines.append(f"  {entity:<14}{described['extracted_rows']:>8,} changed{described['records']:>10,} in state")
     lines += ["", f"lake:       {lake.base_uri}", f"raw files:  {lake.raw_uri(date)}", f"postgres:   {where}"]
     return "\n".join(lines)
+
+
+def _simulate_core_day(source: CoreBankingSource, seed: int, rows: int, first: str, day: str) -> None:
+    """The simulated core system as of the day's end: seeded before the first day when empty, the day's
+    changes applied once (a day already applied by an earlier demo stays as it is)."""
+    source.ensure_schema()
+    with source.connect() as conn:
+        if not conn.execute("SELECT EXISTS (SELECT 1 FROM core.customers)").fetchone()[0]:
+            seed_core(conn, seed, dt.date.fromisoformat(first), rows)
+        try:
+            apply_core_day(conn, seed, dt.date.fromisoformat(day))
+        except CoreDayAlreadyApplied:
+            pass
+
+
+def _run(days: list[str], rows: int, seed: int) -> bool:
+    result = defs.resolve_job_def("daily_pipeline_job").execute_in_process(
+        tags={"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]},
+        run_config={
+            "ops": {"raw_delivery": {"config": {"rows": rows, "seed": seed}}},
+            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+        },
+        instance=DagsterInstance.get(),
+        raise_on_error=False,
+    )
+    if not result.success:
+        print(f"demo run {result.run_id} failed; see the Dagster UI (make dev) or the log above", file=sys.stderr)
+    return result.success
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,21 +119,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=1, help="how many days up to --date, as one run")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--core", action="store_true", help="master data from the simulated core-banking database, day by day"
+    )
     args = parser.parse_args(argv)
     days = [(args.date - dt.timedelta(days=n)).isoformat() for n in reversed(range(max(args.days, 1)))]
+    if args.core and not settings.core_entities():
+        parser.error("--core needs BANKING_CORE_ENTITIES (e.g. customers,accounts,merchants): `make demo-core` sets it")
     started = time.perf_counter()
-    result = defs.resolve_job_def("daily_pipeline_job").execute_in_process(
-        tags={"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]},
-        run_config={
-            "ops": {"raw_delivery": {"config": {"rows": args.rows, "seed": args.seed}}},
-            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-        },
-        instance=DagsterInstance.get(),
-        raise_on_error=False,
-    )
-    if not result.success:
-        print(f"demo run {result.run_id} failed; see the Dagster UI (make dev) or the log above", file=sys.stderr)
-        return 1
+    if not args.core:
+        if not _run(days, args.rows, args.seed):
+            return 1
+    else:  # the core system changes day by day, and each day is extracted after its changes: a run per day
+        with build_resources({"core_banking": defs.resources["core_banking"]}) as resources:
+            source = resources.core_banking
+        for day in days:
+            _simulate_core_day(source, args.seed, args.rows, days[0], day)
+            if not _run([day], args.rows, args.seed):
+                return 1
     # EnvVar-backed fields (the DSN, S3 credentials) are resolved here, never printed.
     with build_resources({name: defs.resources[name] for name in ("lake", "postgres")}) as resources:
         for day in days:
