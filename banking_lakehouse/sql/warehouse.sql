@@ -195,7 +195,7 @@ ALTER TABLE quality.quarantine ADD COLUMN IF NOT EXISTS raw_bytes bytea;
 CREATE TABLE IF NOT EXISTS quality.batches (
     batch_date        date    NOT NULL,
     entity            text    NOT NULL,
-    source            text    NOT NULL CHECK (source IN ('landing', 'synthetic')),
+    source            text    NOT NULL,         -- landing, synthetic, or core (extracted: batches_source_check)
     file_name         text    NOT NULL,
     bytes             bigint  NOT NULL,
     sha256            text    NOT NULL,
@@ -209,6 +209,9 @@ CREATE TABLE IF NOT EXISTS quality.batches (
     loaded_at         timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (batch_date, entity)
 );
+-- Named, and re-created, so a warehouse made before the core-banking source accepts `core` too.
+ALTER TABLE quality.batches DROP CONSTRAINT IF EXISTS batches_source_check;
+ALTER TABLE quality.batches ADD CONSTRAINT batches_source_check CHECK (source IN ('landing', 'synthetic', 'core'));
 
 -- Sums of amounts are wider than one amount (warehouses created before this change are widened once).
 DO $$
