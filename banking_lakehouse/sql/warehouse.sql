@@ -33,10 +33,10 @@ CREATE TABLE IF NOT EXISTS gold.dim_transaction_type (
 
 -- Master dimensions: customers and accounts keep history (type 2: one row per version, valid over
 -- [valid_from, valid_to), transforms/versions.py), merchants the latest values (type 1); -1 is the unknown
--- member. Each version table: its version key the primary key (what the fact joins on), unique
+-- member. Each version table: its version key the primary key (what the fact joins on), a unique index on
 -- (key, valid_from) (a key's versions in time order: "as of" lookups), an index for a key's current row.
 CREATE TABLE IF NOT EXISTS gold.dim_customer (
-    customer_version_key  bigint CONSTRAINT dim_customer_version_pkey PRIMARY KEY,
+    customer_version_key  bigint PRIMARY KEY,  -- one per version: what the fact points at
     customer_key   bigint NOT NULL,             -- durable: the same for every version of a customer
     customer_id    text NOT NULL,
     customer_name  text NOT NULL,               -- keyed-hash token, never the clear name
@@ -53,12 +53,11 @@ CREATE TABLE IF NOT EXISTS gold.dim_customer (
     valid_to       timestamptz NOT NULL DEFAULT '9999-12-31 00:00+00',  -- the current version: until the end
     is_current     boolean NOT NULL DEFAULT true,
     is_deleted     boolean NOT NULL DEFAULT false,
-    updated_at     timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT dim_customer_key_valid_from UNIQUE (customer_key, valid_from)
+    updated_at     timestamptz NOT NULL DEFAULT now()
 );
 
 CREATE TABLE IF NOT EXISTS gold.dim_account (
-    account_version_key  bigint CONSTRAINT dim_account_version_pkey PRIMARY KEY,
+    account_version_key  bigint PRIMARY KEY,
     account_key   bigint NOT NULL,
     account_id    text NOT NULL,
     customer_key  bigint NOT NULL,
@@ -72,8 +71,7 @@ CREATE TABLE IF NOT EXISTS gold.dim_account (
     valid_to      timestamptz NOT NULL DEFAULT '9999-12-31 00:00+00',
     is_current    boolean NOT NULL DEFAULT true,
     is_deleted    boolean NOT NULL DEFAULT false,
-    updated_at    timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT dim_account_key_valid_from UNIQUE (account_key, valid_from)
+    updated_at    timestamptz NOT NULL DEFAULT now()
 );
 
 -- A warehouse from before versions: its type-1 tables become version tables in place, each row its key's
@@ -83,7 +81,8 @@ DECLARE
     dim record;
 BEGIN
     FOR dim IN SELECT * FROM (VALUES ('dim_customer', 'customer'), ('dim_account', 'account')) AS v(tbl, name) LOOP
-        IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = dim.tbl || '_version_pkey') THEN
+        IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'gold'
+                       AND table_name = dim.tbl AND column_name = dim.name || '_version_key') THEN
             EXECUTE format(
                 'ALTER TABLE gold.%1$I ADD COLUMN %2$I bigint, ADD COLUMN changed_at timestamptz,'
                 ' ADD COLUMN valid_from timestamptz NOT NULL DEFAULT %3$L, ADD COLUMN valid_to timestamptz NOT NULL DEFAULT %4$L,'
@@ -91,14 +90,13 @@ BEGIN
                 dim.tbl, dim.name || '_version_key', '1900-01-01 00:00+00', '9999-12-31 00:00+00');
             EXECUTE format('UPDATE gold.%I SET %I = %I, changed_at = batch_date', dim.tbl, dim.name || '_version_key',
                            dim.name || '_key');
-            EXECUTE format(
-                'ALTER TABLE gold.%1$I DROP CONSTRAINT %2$I, DROP CONSTRAINT %3$I,'
-                ' ADD CONSTRAINT %4$I PRIMARY KEY (%5$I), ADD CONSTRAINT %6$I UNIQUE (%7$I, valid_from)',
-                dim.tbl, dim.tbl || '_pkey', dim.tbl || '_' || dim.name || '_id_key', dim.tbl || '_version_pkey',
-                dim.name || '_version_key', dim.tbl || '_key_valid_from', dim.name || '_key');
+            EXECUTE format('ALTER TABLE gold.%1$I DROP CONSTRAINT %2$I, DROP CONSTRAINT %3$I, ADD PRIMARY KEY (%4$I)',
+                           dim.tbl, dim.tbl || '_pkey', dim.tbl || '_' || dim.name || '_id_key', dim.name || '_version_key');
         END IF;
     END LOOP;
 END $$;
+CREATE UNIQUE INDEX IF NOT EXISTS dim_customer_key_valid_from ON gold.dim_customer (customer_key, valid_from);
+CREATE UNIQUE INDEX IF NOT EXISTS dim_account_key_valid_from ON gold.dim_account (account_key, valid_from);
 CREATE INDEX IF NOT EXISTS dim_customer_current ON gold.dim_customer (customer_key, is_current);
 CREATE INDEX IF NOT EXISTS dim_account_current ON gold.dim_account (account_key, is_current);
 INSERT INTO gold.dim_customer (customer_version_key, customer_key, customer_id, customer_name)

@@ -115,9 +115,11 @@ def rows_after_each_batch(versions: DataFrame, dates: list[str]) -> dict[str, in
 
 def version_at(rows: DataFrame, versions: DataFrame, key: str, version: str, at: str) -> DataFrame:
     """rows with `version`: the version of the row's `key` valid at its `at` time (every key's versions
-    cover all time, the -1 member included, so each row finds exactly one)."""
+    cover all time, the -1 member included, so each row finds exactly one). An equi-join on the key with
+    the validity as its condition: Spark broadcasts a small version table (a 1M-row day's) and sort-merges
+    a large one rather than holding it in every task."""
     valid = versions.select(
         F.col(key).alias("_v_key"), version, F.col("valid_from").alias("_v_from"), F.col("valid_to").alias("_v_to")
     )
     condition = (F.col(key) == F.col("_v_key")) & (F.col("_v_from") <= F.col(at)) & (F.col(at) < F.col("_v_to"))
-    return rows.join(F.broadcast(valid), condition, "left").drop("_v_key", "_v_from", "_v_to")
+    return rows.join(valid, condition, "left").drop("_v_key", "_v_from", "_v_to")
