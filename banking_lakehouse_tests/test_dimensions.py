@@ -169,6 +169,14 @@ def test_core_extractions_start_versions_at_the_source_change_and_delete_times(s
     assert sorted(merged(b3, b2, b1).collect()) == rows
 
 
+def test_a_type_1_lake_dimension_becomes_first_versions(spark):
+    """A dimension written before versions (one row per key, no validity) merges as each key's first version."""
+    b1 = accounts_snapshot(spark, D1, {"A1": "active", "A2": "active"})
+    type_1 = current_dimension(None, b1.drop("changed_at", "is_deleted"), ACCOUNT_DIMENSION)
+    b2 = accounts_snapshot(spark, D2, {"A1": "frozen", "A2": "active"})
+    assert sorted(merged_dimension(type_1, b2, ACCOUNT_DIMENSION).collect()) == sorted(merged(b1, b2).collect())
+
+
 def test_a_fact_row_points_at_the_version_valid_at_its_time(spark):
     b1 = accounts_snapshot(spark, D1, {"A1": "active"})
     b2 = accounts_snapshot(spark, D2, {"A1": "frozen"})
