@@ -30,7 +30,12 @@ class _Lineage(DataFrameModel):
     batch_date: T.DateType() = Field(description="load (delivery) date: the partition")
 
 
-class SilverCustomers(_Lineage):
+class _MasterData(_Lineage):
+    updated_at: T.TimestampType() = Field(nullable=True, description="change time in the core system (null: a file)")
+    deleted_at: T.TimestampType() = Field(nullable=True, description="soft-delete time in the core system")
+
+
+class SilverCustomers(_MasterData):
     customer_id: T.StringType() = Field(str_matches=r"^C[0-9]+$", str_length=ID)
     first_name: T.StringType() = Field(str_length=TEXT)
     last_name: T.StringType() = Field(str_length=TEXT)
@@ -47,7 +52,7 @@ class SilverCustomers(_Lineage):
         unique = ["customer_id"]
 
 
-class SilverAccounts(_Lineage):
+class SilverAccounts(_MasterData):
     account_id: T.StringType() = Field(str_matches=r"^A[0-9]+$", str_length=ID)
     customer_id: T.StringType() = Field(str_length=ID)
     account_type: T.StringType() = Field(isin=list(ref.ACCOUNT_TYPES))
@@ -59,7 +64,7 @@ class SilverAccounts(_Lineage):
         unique = ["account_id"]
 
 
-class SilverMerchants(_Lineage):
+class SilverMerchants(_MasterData):
     merchant_id: T.StringType() = Field(str_matches=r"^M[0-9]+$", str_length=ID)
     name: T.StringType() = Field(str_length=TEXT)
     mcc: T.StringType() = Field(str_matches=r"^[0-9]{4}$", description="ISO-18245 merchant category code")

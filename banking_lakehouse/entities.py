@@ -86,3 +86,6 @@ TRANSACTIONS = Entity(
 # Master data first: transactions are checked against the same day's master data.
 ENTITIES: dict[str, Entity] = {e.name: e for e in (CUSTOMERS, ACCOUNTS, MERCHANTS, TRANSACTIONS)}
 MASTER_ENTITIES: tuple[str, ...] = tuple(name for name, e in ENTITIES.items() if e.is_master)
+# A master record extracted from the core system also carries its change time and soft-delete time
+# (timestamps, UTC; deleted_at null unless deleted). A delivered file has neither: silver leaves them null.
+CHANGE_COLUMNS: tuple[str, ...] = ("updated_at", "deleted_at")

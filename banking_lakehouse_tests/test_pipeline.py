@@ -236,17 +236,18 @@ def test_a_plain_fact_dimension_join_over_the_lake_counts_each_fact_row_once(pip
     fact_rows = sum(lake.partition_stats(FACT, d)["rows"] for d in (DAY, NEXT_DAY))
     con = lake_sql.connect(lake)
     for d in DIMENSIONS:
-        joined = f"gold.fact_transactions JOIN gold.{d.name} USING ({d.key})"
-        counts = con.sql(f"SELECT count(*), count(*) FILTER (WHERE {d.key} = -1) FROM {joined}").fetchall()
+        key = d.version_key or d.key  # a type-2 dimension joins on the version valid at the transaction's time
+        joined = f"gold.fact_transactions JOIN gold.{d.name} USING ({key})"
+        counts = con.sql(f"SELECT count(*), count(*) FILTER (WHERE {key} = -1) FROM {joined}").fetchall()
         assert counts == [(fact_rows, _orphans(resources, d.key))]
-        lake_rows = con.sql(f"SELECT * FROM gold.{d.name} ORDER BY {d.key}")
+        lake_rows = con.sql(f"SELECT * FROM gold.{d.name} ORDER BY {key}")
         columns = ", ".join(lake_rows.columns)
-        assert lake_rows.fetchall() == postgres.fetch(f"SELECT {columns} FROM gold.{d.name} ORDER BY {d.key}")
+        assert lake_rows.fetchall() == postgres.fetch(f"SELECT {columns} FROM gold.{d.name} ORDER BY {key}")
     if not lake.base_uri.startswith("s3://"):  # any client globbing the files sees the same
         root = lake.base_uri
         glob = duckdb.sql(
             f"SELECT count(*) FROM read_parquet('{root}/gold/fact_transactions/*/*.parquet') "
-            f"JOIN read_parquet('{root}/gold/dim_customer/*.parquet') USING (customer_key)"
+            f"JOIN read_parquet('{root}/gold/dim_customer/*.parquet') USING (customer_version_key)"
         )
         assert glob.fetchall() == [(fact_rows,)]
 
@@ -272,7 +273,7 @@ def test_analytics_on_the_lake_return_the_warehouse_rows(pipeline, postgres):
         for lake_row, pg_row in zip(lake_rows, pg_rows, strict=True):
             assert all(map(_same, lake_row, pg_row)), (name, lake_row, pg_row)
         compared.add(name)
-    assert len(compared) == 5
+    assert len(compared) == 6
 
 
 def _readme_commands() -> list[str]:
@@ -321,7 +322,8 @@ def test_the_readme_commands_run_on_the_lake(request, pipeline, postgres):
         assert [b[1] for b in per_batch] == [lake.partition_stats(FACT, d)["rows"] for d in (DAY, NEXT_DAY)]
         assert _printed_rows(printed[0]) == [[str(v) for v in row] for row in per_batch]
         segments = postgres.fetch(
-            "SELECT c.segment, count(*) FROM gold.fact_transactions JOIN gold.dim_customer AS c USING (customer_key) "
+            "SELECT c.segment, count(*) FROM gold.fact_transactions "
+            "JOIN gold.dim_customer AS c USING (customer_version_key) "
             "GROUP BY c.segment ORDER BY c.segment"
         )
         assert _printed_rows(printed[1]) == [["NULL" if s is None else s, str(n)] for s, n in segments]

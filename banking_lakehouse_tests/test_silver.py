@@ -4,11 +4,14 @@ import datetime as dt
 import decimal
 import gzip
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from banking_lakehouse.entities import TRANSACTIONS
+from banking_lakehouse.entities import ACCOUNTS, CHANGE_COLUMNS, TRANSACTIONS
 from banking_lakehouse.resources.lake.commit import StagingArea
-from banking_lakehouse.transforms.raw_reader import RawFileError, read_raw
+from banking_lakehouse.transforms.raw_reader import RawFileError, read_raw, read_records
+from banking_lakehouse.transforms.records import RECORD_SCHEMA
 from banking_lakehouse.transforms.silver import MASTER_SPECS, clean_master, clean_transactions, file_spec
 
 BATCH = dt.date(2024, 12, 1)
@@ -142,6 +145,43 @@ def test_master_data_first_copy_wins_and_bad_contacts_are_quarantined(spark, tmp
         6: "invalid_phone",
         7: "invalid_country",
     }
+
+
+def test_core_records_keep_their_change_and_delete_times_and_files_leave_them_null(spark, tmp_path):
+    """A core extraction's records carry updated_at / deleted_at (timestamp, UTC): silver keeps them, a
+    soft-deleted account included (it existed); a delivered file's rows have both null."""
+    spec = MASTER_SPECS["accounts"]
+    changed, deleted = dt.datetime(2024, 11, 30, 8, 15, tzinfo=dt.UTC), dt.datetime(2024, 11, 30, 9, tzinfo=dt.UTC)
+    rows = [("A1", "C1", "checking", "usd", "active", "2020-01-01"), ("A2", "C1", "savings", "USD", "closed", None)]
+    stamp = pa.timestamp("us", tz="UTC")
+    records = pa.table(
+        {
+            "_line": pa.array([1, 2], pa.int32()),
+            "_raw": pa.array([",".join(v or "" for v in r) for r in rows]),
+            "_raw_bytes": pa.array([None, None], pa.binary()),
+            "_parse_reason": pa.array([None, None], pa.string()),
+            **{c: pa.array([r[i] for r in rows]) for i, c in enumerate(ACCOUNTS.columns)},
+            "updated_at": pa.array([changed, deleted], stamp),
+            "deleted_at": pa.array([None, deleted], stamp),
+        }
+    )
+    assert records.schema.names[:4] == [f.name for f in RECORD_SCHEMA]
+    path = tmp_path / "core_accounts.parquet"
+    pq.write_table(records, path)
+    silver, quarantine = clean_master(read_records(spark, str(path), file_spec("accounts", "core")), spec, BATCH)
+    nulls = dict.fromkeys(CHANGE_COLUMNS)
+    kept = {r.account_id: (r.currency, r.updated_at, r.deleted_at) for r in silver.collect()}
+    assert kept == {
+        "A1": ("USD", changed.replace(tzinfo=None), None),
+        "A2": ("USD", deleted.replace(tzinfo=None), deleted.replace(tzinfo=None)),
+    }
+    assert quarantine.count() == 0
+
+    path = tmp_path / "accounts.csv"
+    path.write_text(",".join(ACCOUNTS.columns) + "\nA1,C1,checking,USD,active,2020-01-01\n")
+    silver, _ = clean_master(read(spark, path, "accounts"), spec, BATCH)
+    assert [{c: r[c] for c in CHANGE_COLUMNS} for r in silver.collect()] == [nulls]
+    assert dict(silver.dtypes)["updated_at"] == dict(silver.dtypes)["deleted_at"] == "timestamp"
 
 
 @pytest.mark.parametrize(

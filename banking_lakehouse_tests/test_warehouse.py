@@ -38,13 +38,14 @@ def _as(postgres, role: str, query: str):
         return conn.execute(query).fetchall()
 
 
-def test_there_are_six_analytics_queries():
+def test_there_are_seven_analytics_queries():
     assert [Path(p).stem for p in ANALYTICS] == [
         "channel_performance",
         "cohort_analysis",
         "customer_segmentation_rfm",
         "fraud_analysis",
         "merchant_performance",
+        "segment_history",
         "time_patterns",
     ]
 
@@ -65,6 +66,9 @@ def test_analytics_results_are_plausible(loaded, postgres):
     assert all(1 <= r[5] <= 5 and 1 <= r[6] <= 5 and 1 <= r[7] <= 5 for r in rfm)
     fraud = postgres.fetch(read_sql("analytics/fraud_analysis.sql"))
     assert "large_amount" in {r[0] for r in fraud}
+    by_segment = postgres.fetch(read_sql("analytics/segment_history.sql"))
+    known = postgres.fetch("SELECT count(*), sum(amount_usd) FROM gold.fact_transactions WHERE customer_key <> -1")
+    assert [(sum(r[4] for r in by_segment), sum(r[6] for r in by_segment))] == known  # each fact row once
 
 
 def test_analyst_reads_gold_only_and_writes_nothing(loaded, postgres):

@@ -1,8 +1,10 @@
 """Gold in the lake: dimensions and the enriched fact, as Parquet for downstream Spark.
 
 Each dimension is kept as the day's snapshot (`gold/<dim>_snapshots`, a partition per batch, what the
-fraud rules of that day read) and as the current dimension (`gold/<dim>`, one row per key plus the -1
-member: what people join facts to, and what the warehouse's type-1 dimension holds).
+fraud rules of that day read) and as the dimension (`gold/<dim>`, plus the -1 member: what people join
+facts to, and what the warehouse's dimension holds): dim_customer and dim_account one row per version
+(type 2, merged as transforms/versions.py states), dim_merchant one row per key (type 1). The fact reads
+the merged versions, so each transaction points at the version valid at its time.
 """
 
 from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, BackfillPolicy, asset, multi_asset
@@ -12,8 +14,10 @@ from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.lake import CURRENT, LAYOUT, LakePartitionMissing, LakeResource
 from banking_lakehouse.resources.pii import PiiKeyResource
 from banking_lakehouse.resources.spark import SPARK_POOL, SparkResource
-from banking_lakehouse.transforms import gold
+from banking_lakehouse.transforms import gold, versions
 from banking_lakehouse.transforms.gold import DIMENSIONS
+
+VERSIONED = [d for d in DIMENSIONS if d.version_key]
 
 OWNERS = ["team:data-engineering"]
 LAKE_KINDS = {"spark", "parquet"}
@@ -50,7 +54,13 @@ def gold_dimension_snapshots(pii: PiiKeyResource, customers: DataFrame, accounts
     outs={
         d.name: _out(
             d.current_path,
-            f"{d.description} Current: one row per key (the latest batch's values) and the -1 unknown member.",
+            f"{d.description} "
+            + (
+                "History: one row per version (valid_from, valid_to, is_current, is_deleted)"
+                if d.version_key
+                else "Current: one row per key (the latest batch's values)"
+            )
+            + " and the -1 unknown member.",
             metadata={LAYOUT: CURRENT},
         )
         for d in DIMENSIONS
@@ -66,8 +76,8 @@ def gold_dimensions(
     dim_account_snapshots: DataFrame,
     dim_merchant_snapshots: DataFrame,
 ):
-    """Merges the run's snapshots into each current dimension, committed whole (re-runs and backfills of
-    earlier days never bring older values back)."""
+    """Merges the run's snapshots into each dimension, committed whole (re-runs and backfills of earlier
+    days never bring older values back nor duplicate or cut versions)."""
     snapshots = {
         "dim_customer": dim_customer_snapshots,
         "dim_account": dim_account_snapshots,
@@ -80,12 +90,19 @@ def gold_dimensions(
         except LakePartitionMissing:  # the first batch
             current = None
         day = snapshots[d.name]
-        for date, rows in gold.rows_after_each_batch(current, day, d.key, context.partition_keys).items():
+        # One file sorted by key: the same bytes whatever the run's shape.
+        dimension = gold.merged_dimension(current, day, d).repartition(1)
+        if d.version_key:
+            dimension = dimension.sortWithinPartitions(d.key, "valid_from")
+            counts = versions.rows_after_each_batch(dimension, context.partition_keys)
+        else:
+            dimension = dimension.sortWithinPartitions(d.key)
+            counts = gold.rows_after_each_batch(current, day, d.key, context.partition_keys)
+        for date, rows in counts.items():
             context.add_asset_metadata(
                 {"dagster/row_count": rows}, asset_key=AssetKey(d.current_path), partition_key=date
             )
-        # One file sorted by key: the same bytes whatever the run's shape.
-        merged.append(gold.current_dimension(current, day, d).repartition(1).sortWithinPartitions(d.key))
+        merged.append(dimension)
     return tuple(merged)
 
 
@@ -95,8 +112,10 @@ def gold_dimensions(
         "transactions": AssetIn(key=["silver", "transactions"]),
         "customers": AssetIn(key=["silver", "customers"]),
         "merchants": AssetIn(key=["silver", "merchants"]),
+        **{d.name: AssetIn(key=d.current_path) for d in VERSIONED},
     },
-    description="One row per valid transaction, keyed to every dimension, with derived analytics columns.",
+    description="One row per valid transaction, keyed to every dimension (and to the customer's and account's "
+    "version valid at its time), with derived analytics columns.",
     kinds=LAKE_KINDS,
     owners=OWNERS,
     tags={"layer": "gold"},
@@ -108,5 +127,8 @@ def fact_transactions(
     transactions: DataFrame,
     customers: DataFrame,
     merchants: DataFrame,
+    dim_customer: DataFrame,
+    dim_account: DataFrame,
 ) -> DataFrame:
-    return gold.fact_transactions(transactions, customers, merchants, pii.key)
+    versions_of = {"dim_customer": dim_customer, "dim_account": dim_account}
+    return gold.fact_transactions(transactions, customers, merchants, versions_of, pii.key)

@@ -1,8 +1,10 @@
 """The PostgreSQL warehouse: each gold table of the lake loaded by COPY, one transaction per batch.
 
 One table of loads, one factory: a load either replaces the batch's rows (aggregates, fraud, quarantine;
-the fact's by partition exchange) or upserts by surrogate key (type-1 dimensions: the keys the batch
-delivered, with the lake's current values, so a re-run of an earlier day never brings older values back).
+the fact's by partition exchange) or upserts by surrogate key the keys the batch delivered, with the
+lake's merged values: a type-1 dimension's rows, or every version of those keys of a type-2 dimension
+(upserted by version key; versions the lake merged away are deleted). So a re-run of an earlier day never
+brings older values back, nor duplicates or cuts versions.
 """
 
 import time
@@ -42,6 +44,7 @@ class Load:
     table: str  # schema.table
     upsert_key: str | None = None  # None: replace the batch's rows
     batch_keys: tuple[str, ...] | None = None  # upserts: the lake table whose batch names the keys to load
+    batch_key: str | None = None  # its key column; a type-2 dimension's durable key (upsert_key: its version key)
     after: tuple[str, ...] = ()  # warehouse loads that must land first
     metrics: Callable[[LakeResource, list[str], list[pa.Table]], dict] | None = (
         None  # extra metadata from the loaded rows
@@ -59,8 +62,9 @@ LOADS = (
             d.name,
             (tuple(d.current_path),),
             f"gold.{d.name}",
-            upsert_key=d.key,
+            upsert_key=d.version_key or d.key,
             batch_keys=tuple(d.snapshots_path),
+            batch_key=d.key,
         )
         for d in DIMENSIONS
     ),
@@ -116,17 +120,20 @@ def build_load_asset(load: Load):
                     replaced += exchanged.rows_replaced
                     months.update(m.isoformat() for m in exchanged.months)
                     continue
-                if load.batch_keys:  # the batch's keys, with the current dimension's values
+                if load.batch_keys:  # the batch's keys, with the dimension's merged rows (every version)
                     data = lake.read_arrow(source, None)
-                    keys = lake.read_arrow(load.batch_keys, date, columns=[load.upsert_key]).column(load.upsert_key)
-                    data = data.filter(pc.is_in(data.column(load.upsert_key), value_set=keys))
+                    keys = lake.read_arrow(load.batch_keys, date, columns=[load.batch_key]).column(load.batch_key)
+                    data = data.filter(pc.is_in(data.column(load.batch_key), value_set=keys))
                 else:
                     data = lake.read_arrow(source, date)
                 rows += data.num_rows
                 if load.metrics:
                     loaded.append(data)
                 if load.upsert_key:
-                    postgres.upsert_rows(load.table, data, load.upsert_key)
+                    versioned = load.upsert_key != load.batch_key
+                    replaced += postgres.upsert_rows(
+                        load.table, data, load.upsert_key, group=load.batch_key if versioned else None
+                    )
                     continue
                 where = {"batch_date": date} | ({"entity": source[1]} if source[0] == "quarantine" else {})
                 replaced += postgres.replace_rows(load.table, data, where)

@@ -211,6 +211,28 @@ def _referential(asset: AssetKey, rule: Rule, inputs: CheckInputs) -> Outcome:
     return sum(missing.values()), {f"missing_{k}_keys": v for k, v in missing.items()}
 
 
+def _version_integrity(count: str) -> Callable[[AssetKey, Rule, CheckInputs], Outcome]:
+    """A type-2 rule over the asset's whole version table (sql/checks/version_integrity.sql): `count` its
+    failing rows; every count goes in the metadata."""
+
+    def evaluator(asset: AssetKey, rule: Rule, inputs: CheckInputs) -> Outcome:
+        query = _sql("version_integrity.sql")
+        with inputs.postgres.connect() as conn:
+            cursor = conn.execute(query, {"dimension": asset.path[-1]})
+            counts = dict(zip([c.name for c in cursor.description], cursor.fetchone(), strict=True))
+        return counts[count], counts
+
+    return evaluator
+
+
+def _fact_versions(asset: AssetKey, rule: Rule, inputs: CheckInputs) -> Outcome:
+    misplaced: dict[str, int] = {}
+    for d in inputs.dates:
+        for dimension, count in inputs.postgres.fetch(_sql("fact_versions.sql"), {"batch_date": d}):
+            misplaced[dimension] = misplaced.get(dimension, 0) + count
+    return sum(misplaced.values()), {f"misplaced_{k}_versions": v for k, v in sorted(misplaced.items())}
+
+
 def _fact_reconciliation(asset: AssetKey, rule: Rule, inputs: CheckInputs) -> Outcome:
     silver = sum(inputs.lake.partition_stats(["silver", "transactions"], d)["rows"] for d in inputs.dates)
     fact = inputs.fact_totals[0]
@@ -329,6 +351,10 @@ EVALUATORS: dict[str, Callable[[AssetKey, Rule, CheckInputs], Outcome]] = {
     "accounting": _accounting,
     "quarantine_rate": _quarantine_rate,
     "referential": _referential,
+    "version_overlaps": _version_integrity("overlapping"),
+    "version_gaps": _version_integrity("gaps"),
+    "version_current": _version_integrity("keys_without_one_current"),
+    "fact_versions": _fact_versions,
     "fact_reconciliation": _fact_reconciliation,
     "orphans": _orphans,
     "aggregate_reconciliation": _aggregate_reconciliation,

@@ -14,6 +14,7 @@ from dagster import AssetCheckSeverity, AssetKey
 from banking_lakehouse import settings
 from banking_lakehouse.contracts import CONTRACTS
 from banking_lakehouse.entities import MASTER_ENTITIES
+from banking_lakehouse.transforms.gold import DIMENSIONS
 
 ERROR, WARN = AssetCheckSeverity.ERROR, AssetCheckSeverity.WARN
 
@@ -80,6 +81,28 @@ FACT = AssetKey(["warehouse", "fact_transactions"])
 FRAUD = AssetKey(["warehouse", "fraud_transactions"])
 CUSTOMER_SUMMARY = AssetKey(["warehouse", "daily_customer_summary"])
 MERCHANT_SUMMARY = AssetKey(["warehouse", "merchant_daily_summary"])
+
+# History-keeping (type 2) dimensions: each version table's validity, and the fact's pointers at versions.
+VERSION_RULES: tuple[Rule, ...] = (
+    *[
+        Rule(name, AssetKey(["warehouse", d.name]), kind, ERROR, True, description)
+        for d in DIMENSIONS
+        if d.version_key
+        for name, kind, description in (
+            ("versions_do_not_overlap", "version_overlaps", "no two versions of a key are valid at the same time"),
+            ("versions_leave_no_gaps", "version_gaps", "each version of a key ends where its next version starts"),
+            ("one_current_version", "version_current", "exactly one current version per key, and it is the last"),
+        )
+    ],
+    Rule(
+        "fact_points_at_valid_versions",
+        FACT,
+        "fact_versions",
+        ERROR,
+        True,
+        "each fact row's customer and account version key is a version of its key valid at transaction_ts",
+    ),
+)
 
 RULES: tuple[Rule, ...] = (
     *[r for entity in CONTRACTS for r in _silver_rules(entity)],
@@ -183,6 +206,7 @@ RULES: tuple[Rule, ...] = (
         True,
         "Σ total_amount_usd of the batch = Σ amount_usd of the batch's fact rows",
     ),
+    *VERSION_RULES,
 )
 
 

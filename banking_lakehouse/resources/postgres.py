@@ -198,8 +198,10 @@ class PostgresResource(ConfigurableResource):
             self.copy_rows(conn, _qualified(table), data)
         return deleted
 
-    def upsert_rows(self, table: str, data: pa.Table, key: str) -> None:
-        """COPY into a temporary table, then INSERT ... ON CONFLICT (key) DO UPDATE, in one transaction."""
+    def upsert_rows(self, table: str, data: pa.Table, key: str, group: str | None = None) -> int:
+        """COPY into a temporary table, then INSERT ... ON CONFLICT (key) DO UPDATE, in one transaction.
+        With `group` (a dimension's durable key, `key` its version key), data holds each of its groups whole:
+        the table's rows of those groups that data lacks (versions merged away) are deleted. Returns them."""
         self.ensure_schema()
         staging = sql.Identifier(f"stage_{table.split('.')[1]}")
         columns = [sql.Identifier(c) for c in data.column_names]
@@ -215,6 +217,16 @@ class PostgresResource(ConfigurableResource):
                 )
             )
             self.copy_rows(conn, staging, data)
+            deleted = 0
+            if group:
+                deleted = conn.execute(
+                    sql.SQL(
+                        "DELETE FROM {table} AS t WHERE t.{group} IN (SELECT {group} FROM {staging})"
+                        " AND NOT EXISTS (SELECT 1 FROM {staging} AS s WHERE s.{key} = t.{key})"
+                    ).format(
+                        table=_qualified(table), group=sql.Identifier(group), staging=staging, key=sql.Identifier(key)
+                    )
+                ).rowcount
             conn.execute(
                 sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) DO UPDATE SET {}").format(
                     _qualified(table),
@@ -225,6 +237,7 @@ class PostgresResource(ConfigurableResource):
                     updates,
                 )
             )
+        return deleted
 
     def ensure_fact_partitions(self, dates: pa.Array) -> list[dt.date]:
         """Creates the month tables the batch's transaction dates fall in (each in its own short transaction)."""

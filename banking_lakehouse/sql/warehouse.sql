@@ -31,10 +31,14 @@ CREATE TABLE IF NOT EXISTS gold.dim_transaction_type (
 );
 -- Its rows come from banking_lakehouse/reference.py (TRANSACTION_TYPE_ROWS), inserted by ensure_schema.
 
--- Master dimensions (type 1, upserted from each day's snapshot; -1 is the unknown member) ----
+-- Master dimensions: customers and accounts keep history (type 2: one row per version, valid over
+-- [valid_from, valid_to), transforms/versions.py), merchants the latest values (type 1); -1 is the unknown
+-- member. Each version table: its version key the primary key (what the fact joins on), a unique index on
+-- (key, valid_from) (a key's versions in time order: "as of" lookups), an index for a key's current row.
 CREATE TABLE IF NOT EXISTS gold.dim_customer (
-    customer_key   bigint PRIMARY KEY,
-    customer_id    text NOT NULL UNIQUE,
+    customer_version_key  bigint PRIMARY KEY,  -- one per version: what the fact points at
+    customer_key   bigint NOT NULL,             -- durable: the same for every version of a customer
+    customer_id    text NOT NULL,
     customer_name  text NOT NULL,               -- keyed-hash token, never the clear name
     email_masked   text,
     phone_masked   text,
@@ -44,24 +48,70 @@ CREATE TABLE IF NOT EXISTS gold.dim_customer (
     risk_rating    text,
     join_date      date,
     batch_date     date,
+    changed_at     timestamptz,                 -- the source's change time (a file: its batch date)
+    valid_from     timestamptz NOT NULL DEFAULT '1900-01-01 00:00+00',  -- a key's first version: from the start
+    valid_to       timestamptz NOT NULL DEFAULT '9999-12-31 00:00+00',  -- the current version: until the end
+    is_current     boolean NOT NULL DEFAULT true,
+    is_deleted     boolean NOT NULL DEFAULT false,
     updated_at     timestamptz NOT NULL DEFAULT now()
 );
-INSERT INTO gold.dim_customer (customer_key, customer_id, customer_name)
-VALUES (-1, 'unknown', 'unknown') ON CONFLICT DO NOTHING;
 
 CREATE TABLE IF NOT EXISTS gold.dim_account (
-    account_key   bigint PRIMARY KEY,
-    account_id    text NOT NULL UNIQUE,
+    account_version_key  bigint PRIMARY KEY,
+    account_key   bigint NOT NULL,
+    account_id    text NOT NULL,
     customer_key  bigint NOT NULL,
     account_type  text,
     currency      char(3),
     status        text,
     opened_date   date,
     batch_date    date,
+    changed_at    timestamptz,
+    valid_from    timestamptz NOT NULL DEFAULT '1900-01-01 00:00+00',
+    valid_to      timestamptz NOT NULL DEFAULT '9999-12-31 00:00+00',
+    is_current    boolean NOT NULL DEFAULT true,
+    is_deleted    boolean NOT NULL DEFAULT false,
     updated_at    timestamptz NOT NULL DEFAULT now()
 );
-INSERT INTO gold.dim_account (account_key, account_id, customer_key)
-VALUES (-1, 'unknown', -1) ON CONFLICT DO NOTHING;
+
+-- A warehouse from before versions: its type-1 tables become version tables in place, each row its key's
+-- first (and current) version, its version key its key (as transforms/versions.py derives a first version's).
+DO $$
+DECLARE
+    dim record;
+BEGIN
+    FOR dim IN SELECT * FROM (VALUES ('dim_customer', 'customer'), ('dim_account', 'account')) AS v(tbl, name) LOOP
+        IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'gold'
+                       AND table_name = dim.tbl AND column_name = dim.name || '_version_key') THEN
+            EXECUTE format(
+                'ALTER TABLE gold.%1$I ADD COLUMN %2$I bigint, ADD COLUMN changed_at timestamptz,'
+                ' ADD COLUMN valid_from timestamptz NOT NULL DEFAULT %3$L, ADD COLUMN valid_to timestamptz NOT NULL DEFAULT %4$L,'
+                ' ADD COLUMN is_current boolean NOT NULL DEFAULT true, ADD COLUMN is_deleted boolean NOT NULL DEFAULT false',
+                dim.tbl, dim.name || '_version_key', '1900-01-01 00:00+00', '9999-12-31 00:00+00');
+            EXECUTE format('UPDATE gold.%I SET %I = %I, changed_at = batch_date', dim.tbl, dim.name || '_version_key',
+                           dim.name || '_key');
+            EXECUTE format('ALTER TABLE gold.%1$I DROP CONSTRAINT %2$I, DROP CONSTRAINT %3$I, ADD PRIMARY KEY (%4$I)',
+                           dim.tbl, dim.tbl || '_pkey', dim.tbl || '_' || dim.name || '_id_key', dim.name || '_version_key');
+        END IF;
+    END LOOP;
+END $$;
+CREATE UNIQUE INDEX IF NOT EXISTS dim_customer_key_valid_from ON gold.dim_customer (customer_key, valid_from);
+CREATE UNIQUE INDEX IF NOT EXISTS dim_account_key_valid_from ON gold.dim_account (account_key, valid_from);
+CREATE INDEX IF NOT EXISTS dim_customer_current ON gold.dim_customer (customer_key, is_current);
+CREATE INDEX IF NOT EXISTS dim_account_current ON gold.dim_account (account_key, is_current);
+INSERT INTO gold.dim_customer (customer_version_key, customer_key, customer_id, customer_name)
+VALUES (-1, -1, 'unknown', 'unknown') ON CONFLICT DO NOTHING;
+INSERT INTO gold.dim_account (account_version_key, account_key, account_id, customer_key)
+VALUES (-1, -1, 'unknown', -1) ON CONFLICT DO NOTHING;
+-- Every version table's validity, one shape: what the type-2 checks (sql/checks/) read.
+CREATE OR REPLACE VIEW gold.dimension_versions AS
+SELECT 'dim_customer' AS dimension, customer_key AS durable_key, customer_version_key AS version_key,
+       valid_from, valid_to, is_current
+FROM gold.dim_customer
+UNION ALL
+SELECT 'dim_account' AS dimension, account_key AS durable_key, account_version_key AS version_key,
+       valid_from, valid_to, is_current
+FROM gold.dim_account;
 
 CREATE TABLE IF NOT EXISTS gold.dim_merchant (
     merchant_key   bigint PRIMARY KEY,
@@ -88,6 +138,8 @@ CREATE TABLE IF NOT EXISTS gold.fact_transactions (
     customer_key             bigint      NOT NULL,
     account_key              bigint      NOT NULL,
     merchant_key             bigint      NOT NULL,
+    customer_version_key     bigint      NOT NULL,  -- the customer's version valid at transaction_ts
+    account_version_key      bigint      NOT NULL,
     transaction_type_key     smallint    NOT NULL,
     transaction_ts           timestamptz NOT NULL,
     transaction_date         date        NOT NULL,
@@ -118,6 +170,18 @@ CREATE TABLE IF NOT EXISTS gold.fact_transactions (
     loaded_at                timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (transaction_id, transaction_date, batch_date)
 ) PARTITION BY RANGE (transaction_date);
+-- A fact from before versions: its rows point at their keys' first versions (the migrated dimension rows).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns
+                   WHERE table_schema = 'gold' AND table_name = 'fact_transactions'
+                     AND column_name = 'customer_version_key') THEN
+        ALTER TABLE gold.fact_transactions ADD COLUMN customer_version_key bigint, ADD COLUMN account_version_key bigint;
+        UPDATE gold.fact_transactions SET customer_version_key = customer_key, account_version_key = account_key;
+        ALTER TABLE gold.fact_transactions ALTER COLUMN customer_version_key SET NOT NULL,
+                                           ALTER COLUMN account_version_key SET NOT NULL;
+    END IF;
+END $$;
 CREATE INDEX IF NOT EXISTS fact_transactions_date ON gold.fact_transactions (transaction_date);
 CREATE INDEX IF NOT EXISTS fact_transactions_amount ON gold.fact_transactions (amount_usd);
 CREATE INDEX IF NOT EXISTS fact_transactions_customer_date ON gold.fact_transactions (customer_key, transaction_date);

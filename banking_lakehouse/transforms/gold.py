@@ -5,8 +5,10 @@ the same key without a lookup table, and the key reveals nothing without the sec
 `unknown` member that orphan rows point at. Natural ids and names in gold are keyed-hash tokens.
 
 Each dimension exists twice in the lake: the day's full snapshot (`<dim>_snapshots`, one partition per
-batch: the dimension as delivered) and the current dimension (one row per key, the -1 member included),
-type 1 as in the warehouse, so a plain fact-dimension join counts each fact row once.
+batch: the dimension as delivered) and the dimension itself, the -1 member included. dim_customer and
+dim_account keep history (type 2, transforms/versions.py: one row per version, facts point at the version
+valid at the transaction's time); dim_merchant is type 1 (one row per key, the latest batch's values:
+merchant attributes matter as they are now, and no analysis asks for their past).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from banking_lakehouse import reference as ref
+from banking_lakehouse.transforms import versions
 
 UNKNOWN_KEY = -1
 TOTAL_TYPE = "decimal(38,2)"  # sums of decimal(18,2) amounts: room for any day's total
@@ -48,6 +51,7 @@ def dim_customer(customers: DataFrame, secret: str) -> DataFrame:
         "risk_rating",
         "join_date",
         "batch_date",
+        *versions.observation(),
     )
 
 
@@ -61,6 +65,7 @@ def dim_account(accounts: DataFrame, secret: str) -> DataFrame:
         "status",
         "opened_date",
         "batch_date",
+        *versions.observation(),
     )
 
 
@@ -87,10 +92,11 @@ class Dimension(NamedTuple):
     build: Callable[[DataFrame, str], DataFrame]  # (silver rows, PII secret) -> the dimension's rows
     unknown: dict[str, object]  # the -1 member's values besides its key (the rest null), as warehouse.sql seeds it
     description: str
+    version_key: str | None = None  # type 2 (one row per version, keyed by this): build adds versions.observation()
 
     @property
     def current_path(self) -> list[str]:
-        """The current dimension in the lake: one row per key and the -1 member."""
+        """The dimension in the lake: one row per key (type 1) or per version (type 2), and the -1 member."""
         return ["gold", self.name]
 
     @property
@@ -106,17 +112,20 @@ CUSTOMER_DIMENSION = Dimension(
     dim_customer,
     {"customer_id": "unknown", "customer_name": "unknown"},
     "Customers with hashed surrogate keys; names tokenised, email and phone masked.",
+    "customer_version_key",
+)
+ACCOUNT_DIMENSION = Dimension(
+    "dim_account",
+    "accounts",
+    "account_key",
+    dim_account,
+    {"account_id": "unknown", "customer_key": UNKNOWN_KEY},
+    "Accounts with surrogate keys and their customer's key.",
+    "account_version_key",
 )
 DIMENSIONS = (
     CUSTOMER_DIMENSION,
-    Dimension(
-        "dim_account",
-        "accounts",
-        "account_key",
-        dim_account,
-        {"account_id": "unknown", "customer_key": UNKNOWN_KEY},
-        "Accounts with surrogate keys and their customer's key.",
-    ),
+    ACCOUNT_DIMENSION,
     Dimension(
         "dim_merchant",
         "merchants",
@@ -126,6 +135,13 @@ DIMENSIONS = (
         "Merchants with category, MCC and risk level.",
     ),
 )
+
+
+def merged_dimension(stored: DataFrame | None, snapshots: DataFrame, dimension: Dimension) -> DataFrame:
+    """The dimension after merging the run's snapshots: its versions (type 2) or current rows (type 1)."""
+    if dimension.version_key:
+        return versions.merge_versions(stored, snapshots, dimension.key, dimension.version_key, dimension.unknown)
+    return current_dimension(stored, snapshots, dimension)
 
 
 def current_dimension(current: DataFrame | None, snapshots: DataFrame, dimension: Dimension) -> DataFrame:
@@ -179,8 +195,16 @@ def time_of_day(hour: Column) -> Column:
     return F.when(hour < 6, "night").when(hour < 12, "morning").when(hour < 18, "afternoon").otherwise("evening")
 
 
-def fact_transactions(transactions: DataFrame, customers: DataFrame, merchants: DataFrame, secret: str) -> DataFrame:
-    """One row per silver transaction, keyed to every dimension, with the analysts' derived columns."""
+def fact_transactions(
+    transactions: DataFrame,
+    customers: DataFrame,
+    merchants: DataFrame,
+    versions_of: dict[str, DataFrame],
+    secret: str,
+) -> DataFrame:
+    """One row per silver transaction, keyed to every dimension (to a type-2 dimension's durable key and to
+    its version valid at transaction_ts; `versions_of`: each type-2 dimension's name -> its versions),
+    with the analysts' derived columns."""
     type_key = F.create_map(*[F.lit(x) for pair in ref.TRANSACTION_TYPE_KEYS.items() for x in pair])
     home = customers.select("customer_id", "batch_date", F.col("country").alias("_home_country"))
     risk = merchants.select("merchant_id", "batch_date", F.col("risk_level").alias("_merchant_risk"))
@@ -188,16 +212,27 @@ def fact_transactions(transactions: DataFrame, customers: DataFrame, merchants: 
         "transaction_ts", "transaction_id"
     )
     hour = F.hour("transaction_ts")
+    keyed = transactions.withColumns(
+        {
+            "customer_key": _key_or_unknown("customer_id", "is_orphan_customer", secret),
+            "account_key": _key_or_unknown("account_id", "is_orphan_account", secret),
+            "merchant_key": _key_or_unknown("merchant_id", "is_orphan_merchant", secret),
+        }
+    )
+    versioned = [d for d in DIMENSIONS if d.version_key]
+    for d in versioned:
+        keyed = versions.version_at(keyed, versions_of[d.name], d.key, d.version_key, "transaction_ts")
     return (
-        transactions.join(F.broadcast(home), ["customer_id", "batch_date"], "left")
+        keyed.join(F.broadcast(home), ["customer_id", "batch_date"], "left")
         .join(F.broadcast(risk), ["merchant_id", "batch_date"], "left")
         .select(
             F.abs(F.xxhash64("transaction_id")).cast("bigint").alias("transaction_key"),
             "transaction_id",
             F.date_format("transaction_date", "yyyyMMdd").cast("int").alias("date_key"),
-            _key_or_unknown("customer_id", "is_orphan_customer", secret).alias("customer_key"),
-            _key_or_unknown("account_id", "is_orphan_account", secret).alias("account_key"),
-            _key_or_unknown("merchant_id", "is_orphan_merchant", secret).alias("merchant_key"),
+            "customer_key",
+            "account_key",
+            "merchant_key",
+            *[d.version_key for d in versioned],
             type_key[F.col("transaction_type")].cast("smallint").alias("transaction_type_key"),
             "transaction_ts",
             "transaction_date",

@@ -14,6 +14,7 @@ from pathlib import Path
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from banking_lakehouse.entities import CHANGE_COLUMNS
 from banking_lakehouse.resources.lake.commit import StagingArea
 from banking_lakehouse.resources.lake.storage import LocalStorage, copy_file
 from banking_lakehouse.transforms.records import FileReport, FileSpec, RawFileError, parse_file
@@ -43,12 +44,15 @@ def read_raw(
 
 
 def read_records(spark: SparkSession, uri: str, spec: FileSpec) -> DataFrame:
-    """The records Parquet `parse_file` wrote, as the columns silver classifies."""
-    return spark.read.parquet(uri).select(
+    """The records Parquet `parse_file` (or a core extraction) wrote, as the columns silver classifies; a core
+    record's change and delete times come along, already typed."""
+    records = spark.read.parquet(uri)
+    return records.select(
         "_raw",
         "_raw_bytes",
         "_line",
         F.lit(spec.name).alias("_file"),
         "_parse_reason",
         *[_blank_to_null(c).alias(c) for c in spec.columns],
+        *[c for c in CHANGE_COLUMNS if c in records.columns],
     )

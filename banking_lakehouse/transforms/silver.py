@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 
 from banking_lakehouse import reference as ref
 from banking_lakehouse.contracts import CONTRACTS, max_lengths
-from banking_lakehouse.entities import ENTITIES, TRANSACTIONS, Entity
+from banking_lakehouse.entities import CHANGE_COLUMNS, ENTITIES, TRANSACTIONS, Entity
 from banking_lakehouse.reference import EMAIL_PATTERN, PHONE_PATTERN
 from banking_lakehouse.transforms.records import FileSpec
 
@@ -128,9 +128,12 @@ def number_repeated(raw: DataFrame, id_column: str, numbering: dict[str, Column]
 
 
 def clean_master(raw: DataFrame, spec: MasterSpec, batch_date: dt.date) -> tuple[DataFrame, DataFrame]:
-    """(silver, quarantine) for customers, accounts or merchants: first delivered copy of an id wins."""
+    """(silver, quarantine) for customers, accounts or merchants: first delivered copy of an id wins. A core
+    record's `updated_at` / `deleted_at` are kept (a soft-deleted record is a valid row: the id existed);
+    a delivered file's rows have them null."""
     entity = spec.entity
     typed = {c: F.col(c) for c in entity.columns}
+    typed |= {c: F.col(c) if c in raw.columns else F.lit(None).cast("timestamp") for c in CHANGE_COLUMNS}
     for c in spec.lowercase:
         typed[c] = F.lower(F.col(c))
     for c in spec.uppercase:
@@ -155,7 +158,8 @@ def clean_master(raw: DataFrame, spec: MasterSpec, batch_date: dt.date) -> tuple
     classified = number_repeated(raw, entity.id_column, {"_occurrence": occurrence}).withColumn(
         "reason", first_failing(rules)
     )
-    return _split(classified, entity.name, [typed[c].alias(c) for c in entity.columns], batch_date)
+    columns = [*entity.columns, *CHANGE_COLUMNS]
+    return _split(classified, entity.name, [typed[c].alias(c) for c in columns], batch_date)
 
 
 def file_spec(entity: str, name: str, encoding: str = "utf-8") -> FileSpec:

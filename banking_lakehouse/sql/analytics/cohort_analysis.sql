@@ -1,7 +1,7 @@
 -- Cohort analysis: customers by join year, the share of each cohort active in each month, and its spend.
 WITH cohorts AS (
     SELECT customer_key, date_trunc('year', join_date)::date AS cohort_year
-    FROM gold.dim_customer WHERE join_date IS NOT NULL
+    FROM gold.dim_customer WHERE is_current AND join_date IS NOT NULL
 ),
 
 sizes AS (

@@ -1,5 +1,5 @@
 -- Customer segmentation (RFM): recency, frequency and monetary value scored 1-5 by quintile (ties by key, so
--- every run and engine scores the same).
+-- every run and engine scores the same), beside the customer's current segment.
 WITH activity AS (
     SELECT customer_key,
            max(transaction_date)                     AS last_seen,
@@ -27,5 +27,5 @@ SELECT s.customer_key, c.segment, s.recency_days, s.frequency, s.monetary, s.r_s
            WHEN s.r_score <= 2 AND s.f_score >= 3                  THEN 'at_risk'
            ELSE 'hibernating'
        END AS rfm_segment
-FROM scored AS s INNER JOIN gold.dim_customer AS c USING (customer_key)
+FROM scored AS s INNER JOIN gold.dim_customer AS c ON s.customer_key = c.customer_key AND c.is_current
 ORDER BY s.monetary DESC, s.customer_key ASC;
