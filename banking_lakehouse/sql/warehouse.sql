@@ -259,7 +259,7 @@ ALTER TABLE quality.quarantine ADD COLUMN IF NOT EXISTS raw_bytes bytea;
 CREATE TABLE IF NOT EXISTS quality.batches (
     batch_date        date    NOT NULL,
     entity            text    NOT NULL,
-    source            text    NOT NULL,         -- landing, synthetic, or core (extracted: batches_source_check)
+    source            text    NOT NULL,         -- landing, synthetic or core (a core-banking extraction)
     file_name         text    NOT NULL,
     bytes             bigint  NOT NULL,
     sha256            text    NOT NULL,
