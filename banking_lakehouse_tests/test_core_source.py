@@ -23,9 +23,9 @@ from banking_lakehouse.generator.config import GeneratorConfig
 from banking_lakehouse.generator.core_banking import CoreDayAlreadyApplied, apply_core_day, seed_core
 from banking_lakehouse.generator.master import build_population
 from banking_lakehouse.resources.core_banking import (
-    CHANGE_COLUMNS,
     DEFAULT_DATABASE,
     READER_ROLE,
+    SOURCE_TIMES,
     Bookmark,
     CoreBankingSource,
     Extraction,
@@ -56,7 +56,7 @@ def _table_rows(source: CoreBankingSource, entity: str, ids: list[str] | None = 
     spec = ENTITIES[entity]
     columns = sql.SQL(", ").join(
         [sql.SQL("{}::text").format(sql.Identifier(c)) for c in spec.columns]
-        + [sql.Identifier(c) for c in CHANGE_COLUMNS]
+        + [sql.Identifier(c) for c in SOURCE_TIMES]
     )
     query = sql.SQL("SELECT {} FROM {}").format(columns, sql.Identifier("core", entity))
     with source.connect() as conn:
@@ -105,9 +105,9 @@ def test_the_core_tables_carry_the_entities_columns_and_the_three_timestamps(his
                 " WHERE table_schema = 'core' AND table_name = %s ORDER BY ordinal_position",
                 (entity,),
             ).fetchall()
-            assert [c for c, _ in columns] == [*ENTITIES[entity].columns, *CHANGE_COLUMNS]
+            assert [c for c, _ in columns] == [*ENTITIES[entity].columns, *SOURCE_TIMES]
             types = dict(columns)
-            assert {types[c] for c in CHANGE_COLUMNS} == {"timestamp with time zone"}
+            assert {types[c] for c in SOURCE_TIMES} == {"timestamp with time zone"}
             assert {c: types[c] for c in types if c.endswith("_date")} == {
                 "customers": {"join_date": "date"},
                 "accounts": {"opened_date": "date"},

@@ -21,7 +21,7 @@ import pytest
 from dagster import AssetSelection, DagsterInstance, materialize
 
 from banking_lakehouse.entities import CUSTOMERS, ENTITIES, TRANSACTIONS
-from banking_lakehouse.resources.delivery import SUCCESS_MARKER, DeliverySource
+from banking_lakehouse.resources.delivery import SUCCESS_MARKER, DeliveryMissing, DeliverySource
 from banking_lakehouse.resources.lake.raw_zone import records_file
 from banking_lakehouse.resources.lake.storage import COMMIT_FILE
 from banking_lakehouse_tests.conftest import make_resources, s3_resource
@@ -370,3 +370,21 @@ def test_files_are_parsed_once_and_an_older_delivery_is_parsed_again_alike(lande
     result = materialize(ASSETS, selection=silver, partition_key=DAY, resources=landed["resources"])
     assert result.success
     assert _silver_state(lake) == before
+
+
+def test_a_drop_holds_only_the_entities_a_deployment_takes_as_files(tmp_path):
+    """With customers and accounts extracted from the core system (BANKING_CORE_ENTITIES), a drop of the
+    other two files is complete; the full contract still requires all four."""
+    day = tmp_path / "date=2024-11-07"
+    day.mkdir()
+    (day / "merchants.json").write_text('{"merchant_id": "M1"}\n')
+    (day / "transactions.csv.gz").write_bytes(b"")
+    (day / SUCCESS_MARKER).touch()
+    delivery = DeliverySource(source="landing", landing_uri=str(tmp_path))
+    drop = delivery.landed_drop("2024-11-07", ["merchants", "transactions"])
+    assert {e: p.rsplit("/", 1)[1] for e, p in drop.files.items()} == {
+        "merchants": "merchants.json",
+        "transactions": "transactions.csv.gz",
+    }
+    with pytest.raises(DeliveryMissing, match="lacks customers.csv or customers.csv.gz; lacks accounts.csv or acc"):
+        delivery.landed_drop("2024-11-07")

@@ -26,14 +26,14 @@ from psycopg import sql
 from pydantic import Field, field_validator
 
 from banking_lakehouse import settings
-from banking_lakehouse.entities import ENTITIES, MASTER_ENTITIES, Entity
+from banking_lakehouse.entities import CHANGE_COLUMNS, ENTITIES, MASTER_ENTITIES, Entity
 from banking_lakehouse.resources.postgres import embedded_server_uri, redacted
 from banking_lakehouse.sql import read_sql
 
 SCHEMA = "core"
 DEFAULT_DATABASE = "core_banking"  # the source's database on the embedded server when no DSN is given
 READER_ROLE = "core_reader"  # the read-only role reader_role.sql creates
-CHANGE_COLUMNS = ("created_at", "updated_at", "deleted_at")
+SOURCE_TIMES = ("created_at", *CHANGE_COLUMNS)  # the core tables' timestamps an extraction carries
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 _lock = threading.Lock()
 _created_databases: set[str] = set()
@@ -123,7 +123,7 @@ class SourceConnectionError(ConnectionError):
 def extraction_schema(entity: Entity) -> pa.Schema:
     """An extraction's columns: the entity's as text (as a file delivery carries them), then the three timestamps."""
     return pa.schema(
-        [pa.field(c, pa.string()) for c in entity.columns] + [pa.field(c, TIMESTAMP) for c in CHANGE_COLUMNS]
+        [pa.field(c, pa.string()) for c in entity.columns] + [pa.field(c, TIMESTAMP) for c in SOURCE_TIMES]
     )
 
 
@@ -232,7 +232,7 @@ class CoreBankingSource(ConfigurableResource):
         table = sql.Identifier(SCHEMA, spec.name)
         columns = sql.SQL(", ").join(
             [sql.SQL("{}::text").format(sql.Identifier(c)) for c in spec.columns]
-            + [sql.Identifier(c) for c in CHANGE_COLUMNS]
+            + [sql.Identifier(c) for c in SOURCE_TIMES]
         )
         select = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY updated_at, {}").format(
             columns, table, condition, sql.Identifier(spec.id_column)
@@ -265,6 +265,6 @@ class CoreBankingSource(ConfigurableResource):
             os.replace(temporary, out)
         finally:
             temporary.unlink(missing_ok=True)
-        updated_at = len(spec.columns) + CHANGE_COLUMNS.index("updated_at")
+        updated_at = len(spec.columns) + SOURCE_TIMES.index("updated_at")
         bookmark = None if last is None else Bookmark(last[updated_at], last[spec.columns.index(spec.id_column)])
         return Extraction(out, rows, deletes, source_count, bookmark)

@@ -18,10 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from banking_lakehouse.entities import Entity
+from banking_lakehouse.entities import CHANGE_COLUMNS, Entity
 from banking_lakehouse.transforms.records import RECORD_SCHEMA
-
-CHANGE_COLUMNS = ("updated_at", "deleted_at")  # the source's change times, carried to silver
 
 
 def state_schema(entity: Entity) -> pa.Schema:
