@@ -42,8 +42,15 @@ def _runner(lake_dir, spark_resource, postgres):
 
 
 @pytest.fixture(scope="module")
-def backfill(spark, spark_resource, postgres, run_dir):
-    return _runner(run_dir / "backfill_lake", spark_resource, postgres)
+def range_warehouse(postgres):
+    """A database of the module's own: the warehouse holds exactly this lake's batches (a dimension load
+    removes the versions of its keys the lake does not hold, such as another module's)."""
+    return private_database(postgres, "range_days")
+
+
+@pytest.fixture(scope="module")
+def backfill(spark, spark_resource, range_warehouse, run_dir):
+    return _runner(run_dir / "backfill_lake", spark_resource, range_warehouse)
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +123,8 @@ def _state(postgres, lake, date: str) -> tuple:
     return rows, amount, lake.partition_manifest(FACT, date)["version"]
 
 
-def test_range_run_writes_each_day_and_a_rerun_replaces_only_its_day(backfill, postgres):
+def test_range_run_writes_each_day_and_a_rerun_replaces_only_its_day(backfill, range_warehouse):
+    postgres = range_warehouse
     run, lake = backfill
     result = run(tags=RANGE)
 
