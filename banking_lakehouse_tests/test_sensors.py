@@ -10,6 +10,7 @@ from dagster import DagsterInstance, build_sensor_context, materialize
 from banking_lakehouse.assets.raw import raw_delivery
 from banking_lakehouse.entities import ENTITIES
 from banking_lakehouse.generator import GeneratorConfig, generate_day
+from banking_lakehouse.resources.core_banking import CoreBankingSource
 from banking_lakehouse.resources.delivery import SUCCESS_MARKER, DeliverySource
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.sensors import landing_zone_sensor
@@ -35,7 +36,11 @@ def test_only_drops_marked_complete_are_requested_and_ingested_as_delivered(tmp_
     assert [r.partition_key for r in requests] == ["2024-12-09"]
     assert requests[0].run_key == f"2024-12-09:{(complete / SUCCESS_MARKER).stat().st_mtime_ns}"
 
-    result = materialize([raw_delivery], partition_key="2024-12-09", resources={"lake": lake, "delivery": delivery})
+    result = materialize(
+        [raw_delivery],
+        partition_key="2024-12-09",
+        resources={"lake": lake, "delivery": delivery, "core_banking": CoreBankingSource()},
+    )
     assert result.success
     for name in (e.file for e in ENTITIES.values()):
         assert lake.storage.read_bytes(lake.raw_path("2024-12-09", name)) == (complete / name).read_bytes()
