@@ -14,9 +14,17 @@ import pyarrow.compute as pc
 import pytest
 
 from banking_lakehouse.sql import read_sql, sql_files
+from banking_lakehouse_tests.conftest import private_database
 from banking_lakehouse_tests.test_pipeline import DAY, pipeline  # noqa: F401  (the loaded-warehouse fixture)
 
 ANALYTICS = sql_files("analytics")
+
+
+@pytest.fixture(scope="module")
+def postgres(postgres):
+    """This module's warehouse holds only its lakes' batches: its analytics sums are exact over whole tables (a
+    dimension load removes the versions of its keys its lake does not hold, such as another module's)."""
+    return private_database(postgres, "warehouse_module")
 
 
 @pytest.fixture(scope="module")
