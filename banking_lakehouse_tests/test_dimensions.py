@@ -147,6 +147,29 @@ def test_delivered_files_start_a_version_per_change_at_the_batch_date(spark):
     }
 
 
+def test_an_earlier_day_run_later_never_moves_a_version_facts_point_at(spark):
+    """Day 3 (A1 frozen) runs before day 2 (A1 already frozen): day 3's version keeps its key, so the facts of
+    day 3 still find it; day 2's starts before it, with the same values."""
+    b1 = accounts_snapshot(spark, D1, {"A1": "active"})
+    b2 = accounts_snapshot(spark, D2, {"A1": "frozen"})
+    b3 = accounts_snapshot(spark, D3, {"A1": "frozen"})
+    start, end, d2, d3 = (_utc(t) for t in (START, END, D2, D3))
+    before = {r.valid_from: r.account_version_key for r in merged(b1, b3).collect() if r.account_key != -1}
+    after = merged(b1, b3, b2)
+    assert version_rows(spark, after) == {
+        ("A1", "active", start, d2, False, False),
+        ("A1", "frozen", d2, d3, False, False),
+        ("A1", "frozen", d3, end, True, False),
+        ("-", None, start, end, True, False),
+    }
+    assert {r.valid_from: r.account_version_key for r in after.collect() if r.valid_from == d3} == {d3: before[d3]}
+    assert version_rows(spark, merged(b1, b2, b3)) == {  # in order, day 3 repeats day 2: no version
+        ("A1", "active", start, d2, False, False),
+        ("A1", "frozen", d2, end, True, False),
+        ("-", None, start, end, True, False),
+    }
+
+
 def test_core_extractions_start_versions_at_the_source_change_and_delete_times(spark):
     seeded, a2_seeded, frozen, deleted = _at(11, 20, 10), _at(11, 25, 8), _at(12, 1, 15, 30), _at(12, 2, 9)
     b1 = accounts_snapshot(spark, D1, {"A1": ("active", seeded, None), "A2": ("active", a2_seeded, None)})

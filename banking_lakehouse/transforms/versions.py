@@ -8,11 +8,13 @@ Merge rule (what makes loads idempotent and order-proof): a version is identifie
 The run's observations and the stored versions are ordered by changed_at per key; an observation replaces
 a stored version with the same (key, changed_at) (the same batch re-run or re-delivered); an observation
 whose tracked values (and deleted flag) equal those of the version before it starts nothing and merges
-into it. valid_from, valid_to, is_current and the version keys are then derived from that order alone. So
-re-running day d changes nothing, and running an earlier day after later ones slots its versions in
-between without cutting the later ones: the same versions as the days in order, except where a later day
-restored values an earlier one changed (A, B, A: run as A, A, then B, the second A merged into the first
-and is no longer known).
+into it. A stored version is never merged away by another batch's observation, even where an earlier day
+run later now precedes it with equal values: facts already point at its key. valid_from, valid_to,
+is_current and the version keys are then derived from that order alone. So re-running day d changes
+nothing, and running an earlier day after later ones slots its versions in between without cutting the
+later ones or moving a fact's version: the versions the days in order give, plus such a repeated version,
+and except where a later day restored values an earlier one changed (A, B, A: run as A, A, then B, the
+second A merged into the first and is no longer known).
 
 Derived columns: the first version of a key is valid from VALID_FROM_START (facts older than the key's
 first delivery find it), the current one until VALID_TO_END (far-future sentinels, not nulls, so a
@@ -80,7 +82,9 @@ def merge_versions(
     differs = F.lit(False)
     for c in [*tracked, "is_deleted"]:
         differs = differs | ~F.col(c).eqNullSafe(F.lag(c).over(in_time))
-    starts = observations.withColumn("_starts", differs).where("_starts")  # the first always differs from none
+    # A stored version stays even where it now equals the one before it: facts of its days point at its key.
+    kept = differs | ~F.col("_incoming")
+    starts = observations.withColumn("_starts", kept).where("_starts")  # the first always differs from none
     following = F.lead("changed_at").over(in_time)
     versions = starts.select(
         *columns,
