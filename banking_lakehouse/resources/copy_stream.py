@@ -55,7 +55,7 @@ def wire_schema(conn: psycopg.Connection, target: sql.Composable, schema: pa.Sch
     wire = []
     for field, column in zip(schema, described, strict=True):
         known = conn.adapters.types.get(column.type_code)
-        wire_type = known and _wire_type(field.type, column, known.name)
+        wire_type = _wire_type(field.type, column, known.name) if known else None
         if wire_type is None:
             return None
         wire.append(pa.field(field.name, wire_type))
@@ -78,10 +78,6 @@ def _csv(batch: pa.RecordBatch) -> bytes:
     buffer = io.BytesIO()
     pacsv.write_csv(csv_copyable(pa.Table.from_batches([batch])), buffer, pacsv.WriteOptions(include_header=False))
     return buffer.getvalue()
-
-
-def copy_format(wire: pa.Schema | None) -> str:
-    return "binary" if wire is not None else "csv"
 
 
 def copy_chunks(batches: Iterator[pa.RecordBatch], wire: pa.Schema | None) -> Iterator[bytes]:

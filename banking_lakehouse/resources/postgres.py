@@ -143,10 +143,9 @@ class PostgresResource(ConfigurableResource):
         data = rows if isinstance(rows, pads.Dataset) else pads.dataset(rows)
         wire = copy_stream.wire_schema(conn, target, data.schema)
         columns = sql.SQL(", ").join(sql.Identifier(c) for c in data.schema.names)
-        options = sql.SQL(", ").join(
-            sql.SQL(option) for option in (f"FORMAT {copy_stream.copy_format(wire)}", "FREEZE")[: 1 + freeze]
-        )
-        with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN ({})").format(target, columns, options)) as copy:
+        options = [sql.SQL("FORMAT csv" if wire is None else "FORMAT binary")] + ([sql.SQL("FREEZE")] if freeze else [])
+        statement = sql.SQL("COPY {} ({}) FROM STDIN ({})").format(target, columns, sql.SQL(", ").join(options))
+        with conn.cursor().copy(statement) as copy:
             for chunk in copy_stream.copy_chunks(data.to_batches(filter=where, batch_size=COPY_CHUNK_ROWS), wire):
                 copy.write(chunk)
 
