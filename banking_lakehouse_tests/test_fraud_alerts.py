@@ -13,14 +13,24 @@ import gzip
 
 import psycopg
 import pytest
+from dagster import DagsterInstance, RunRequest, SkipReason, build_sensor_context, materialize
 
-from banking_lakehouse.assets.fraud_alerts import AlertSink, FraudAlertsConfig, reconciliation, run_alert_stream
+from banking_lakehouse.assets.fraud_alerts import (
+    RECONCILED_CHECK,
+    AlertSink,
+    FraudAlertsConfig,
+    delivered_transactions,
+    fraud_alerts,
+    reconciliation,
+    run_alert_stream,
+)
 from banking_lakehouse.entities import TRANSACTIONS
 from banking_lakehouse.resources.alert_stream import StreamLocation
 from banking_lakehouse.resources.delivery import SUCCESS_MARKER, DeliverySource
 from banking_lakehouse.resources.lake import LakeResource
+from banking_lakehouse.sensors import fraud_alerts_sensor
 from banking_lakehouse.transforms.gold import surrogate_key
-from banking_lakehouse_tests.conftest import private_database
+from banking_lakehouse_tests.conftest import make_resources, private_database
 
 SECRET = "test-key"
 DAY1, DAY2 = dt.date(2024, 12, 2), dt.date(2024, 12, 3)
@@ -73,14 +83,15 @@ def _drop_rows(day: dt.date) -> list[list[str]]:
     return rows
 
 
-def _write_drop(landing, day: dt.date, *, complete: bool, gz: bool = False) -> None:
+def _write_drop(landing, day: dt.date, *, complete: bool, gz: bool = False, reordered: bool = False) -> None:
     directory = landing / f"date={day.isoformat()}"
     directory.mkdir(parents=True)
     path = directory / (TRANSACTIONS.file + (".gz" if gz else ""))
+    order = slice(None, None, -1 if reordered else 1)  # a valid delivery too, but not in the contract's order
     with gzip.open(path, "wt", newline="") if gz else path.open("w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\r\n")
-        writer.writerow(TRANSACTIONS.columns)
-        writer.writerows(_drop_rows(day))
+        writer.writerow(TRANSACTIONS.columns[order])
+        writer.writerows(row[order] for row in _drop_rows(day))
     if complete:
         (directory / SUCCESS_MARKER).touch()
 
@@ -192,3 +203,53 @@ def test_reconciliation_counts_confirmed_alerts_and_both_differences(stream):
         "batches_reconciled": 1,
     }
     assert result.passed is False
+
+
+def test_the_asset_scores_complete_drops_and_leaves_a_reordered_header_to_the_daily_run(
+    tmp_path, spark_resource, postgres
+):
+    landing = tmp_path / "landing"
+    _write_drop(landing, DAY1, complete=True, gz=True)
+    _write_drop(landing, DAY2, complete=True, reordered=True)
+    delivery = DeliverySource(source="landing", landing_uri=str(landing))
+    warehouse = private_database(postgres, "fraud_alerts_asset_test")
+    result = materialize(
+        [fraud_alerts], resources=make_resources(str(tmp_path / "lake"), spark_resource, warehouse, delivery=delivery)
+    )
+
+    metadata = {k: v.value for k, v in result.get_asset_materialization_events()[0].materialization.metadata.items()}
+    assert {k: metadata[f"new_alerts_{k}"] for k in EXPECTED[DAY1]} == EXPECTED[DAY1]
+    assert (metadata["drops_admitted"], metadata["drops_refused"], metadata["rows_read"]) == (
+        1,
+        1,
+        len(_drop_rows(DAY1)),
+    )
+    assert metadata["alerts_total"] == sum(EXPECTED[DAY1].values())
+    (check,) = result.get_asset_check_evaluations()
+    assert check.check_name == RECONCILED_CHECK and check.passed  # no drop loaded by the daily run yet: nothing differs
+    assert check.metadata["batches_reconciled"].value == 0
+
+
+def test_the_sensor_requests_a_run_when_the_complete_drops_change(tmp_path):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    delivery = DeliverySource(source="landing", landing_uri=str(landing))
+
+    def evaluate():
+        with build_sensor_context(instance=instance, resources={"delivery": delivery}) as context:
+            return list(fraud_alerts_sensor(context))
+
+    with DagsterInstance.ephemeral() as instance:
+        _write_drop(landing, DAY1, complete=False)
+        assert [type(r) for r in evaluate()] == [SkipReason]
+        (landing / f"date={DAY1}" / SUCCESS_MARKER).touch()
+        first = evaluate()
+        assert [type(r) for r in first] == [RunRequest] and evaluate()[0].run_key == first[0].run_key
+        _write_drop(landing, DAY2, complete=True)
+        assert evaluate()[0].run_key != first[0].run_key
+
+
+def test_the_kafka_switch_needs_sparks_kafka_package(spark, stream):
+    """BANKING_STREAM_SOURCE=kafka reads through Spark's own Kafka source; without its package Spark says so."""
+    with pytest.raises(Exception, match="data source: kafka"):
+        delivered_transactions(spark, stream[1], "kafka", "utf-8")
