@@ -52,6 +52,7 @@ FRAUD_ALERTS_KEY = AssetKey(["warehouse", "fraud_alerts"])
 RECONCILED_CHECK = "alerts_reconciled_with_daily_rules"
 FRAUD_ALERTS_POOL = "fraud_alerts"  # one slot (the instance's default limit): one stream run, one checkpoint user
 STAGE_TABLE = sql.Identifier("fraud_alerts_stage")
+SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
 DROP_PATH = r"(date=([0-9]{4}-[0-9]{2}-[0-9]{2}))/delivery=[0-9]+/([^/]+)$"
 
 
@@ -70,6 +71,11 @@ class FraudAlertsConfig(Config):
     )
     source: Literal["files", "kafka"] = Field(
         default=settings.stream_source(), description="files: the landing zone; kafka: BANKING_STREAM_SOURCE=kafka"
+    )
+    state_partitions: int = Field(
+        default=4,
+        description="partitions of the windowed rules' state (fixed when the checkpoint is created): few on one "
+        "machine, where every partition costs each micro-batch a task; more on a cluster",
     )
 
 
@@ -94,14 +100,19 @@ class AlertSink:
 
     def write_windows(self, windows: DataFrame, _batch_id: int) -> None:
         """The windowed rules over the windows this micro-batch changed; the home countries
-        `impossible_travel` needs come from the warehouse's current customers."""
+        `impossible_travel` needs come from the warehouse's current customers. The batch is computed once
+        (its state read once): a batch that only moved the watermark changed no window and writes nothing."""
+        windows = windows.persist()
         events = flagged_events(windows).persist()
         try:
+            if windows.isEmpty():
+                return
             keys = [row.customer_key for row in travellers(events).collect()]
             homes = self.postgres.fetch(read_sql("fraud_alerts/homes.sql"), {"customer_keys": keys}) if keys else []
             self.write(windowed_alerts(events, windows.sparkSession.createDataFrame(homes, HOMES_SCHEMA)))
         finally:
             events.unpersist()
+            windows.unpersist()
 
 
 HOMES_SCHEMA = "customer_key bigint, country string"
@@ -152,15 +163,21 @@ def run_alert_stream(
         "large_amount": (large_amount_alerts(scored), "append", sink.write_large_amounts),
         "windowed": (account_windows(scored, config.watermark), "update", sink.write_windows),
     }
-    started = [
-        frame.writeStream.queryName(f"fraud_alerts_{name}")
-        .outputMode(mode)
-        .foreachBatch(write)
-        .option("checkpointLocation", location.checkpoint(name))
-        .trigger(availableNow=True)
-        .start()
-        for name, (frame, mode, write) in queries.items()
-    ]
+    # A query keeps the session's settings it started with (its checkpoint, the state's partitions).
+    previous = spark.conf.get(SHUFFLE_PARTITIONS)
+    spark.conf.set(SHUFFLE_PARTITIONS, str(config.state_partitions))
+    try:
+        started = [
+            frame.writeStream.queryName(f"fraud_alerts_{name}")
+            .outputMode(mode)
+            .foreachBatch(write)
+            .option("checkpointLocation", location.checkpoint(name))
+            .trigger(availableNow=True)
+            .start()
+            for name, (frame, mode, write) in queries.items()
+        ]
+    finally:
+        spark.conf.set(SHUFFLE_PARTITIONS, previous)
     try:
         for query in started:
             query.awaitTermination()
