@@ -23,13 +23,15 @@ from banking_lakehouse.jobs import daily_pipeline_job, fraud_alerts_job
 from banking_lakehouse.schedules import daily_pipeline_schedule
 from banking_lakehouse.sensors import fraud_alerts_sensor, landing_zone_sensor
 
-ASSET_MODULES = [raw, silver, gold, aggregates, fraud_history, fraud, warehouse, batches, health, fraud_alerts]
+# The daily assets (one partition = one batch), and the fraud alert stream beside them (not partitioned).
+ASSET_MODULES = [raw, silver, gold, aggregates, fraud_history, fraud, warehouse, batches, health]
+STREAM_ASSET_MODULES = [fraud_alerts]
 
 
 def build_definitions(resources: dict) -> Definitions:
     """The same code location over any resources (local, DSN, a benchmark's private lake)."""
     return Definitions(
-        assets=load_assets_from_modules(ASSET_MODULES),
+        assets=load_assets_from_modules(ASSET_MODULES + STREAM_ASSET_MODULES),
         jobs=[daily_pipeline_job, fraud_alerts_job],
         schedules=[daily_pipeline_schedule],
         sensors=[landing_zone_sensor, fraud_alerts_sensor],
