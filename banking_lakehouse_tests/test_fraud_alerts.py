@@ -25,12 +25,12 @@ from banking_lakehouse.assets.fraud_alerts import (
     run_alert_stream,
 )
 from banking_lakehouse.entities import TRANSACTIONS
-from banking_lakehouse.resources.alert_stream import StreamLocation
+from banking_lakehouse.resources.alert_stream import StreamLocation, StreamLocationError
 from banking_lakehouse.resources.delivery import SUCCESS_MARKER, DeliverySource
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.sensors import fraud_alerts_sensor
 from banking_lakehouse.transforms.gold import surrogate_key
-from banking_lakehouse_tests.conftest import make_resources, private_database
+from banking_lakehouse_tests.conftest import make_resources, private_database, s3_resource
 
 SECRET = "test-key"
 DAY1, DAY2 = dt.date(2024, 12, 2), dt.date(2024, 12, 3)
@@ -213,6 +213,9 @@ def test_the_asset_scores_complete_drops_and_leaves_a_reordered_header_to_the_da
     _write_drop(landing, DAY2, complete=True, reordered=True)
     delivery = DeliverySource(source="landing", landing_uri=str(landing))
     warehouse = private_database(postgres, "fraud_alerts_asset_test")
+    synthetic = make_resources(str(tmp_path / "lake"), spark_resource, warehouse)  # no landing zone: nothing to score
+    idle = materialize([fraud_alerts], resources=synthetic).get_asset_materialization_events()[0].materialization
+    assert (idle.metadata["rows_read"].value, idle.metadata["alerts_total"].value) == (0, 0)
     result = materialize(
         [fraud_alerts], resources=make_resources(str(tmp_path / "lake"), spark_resource, warehouse, delivery=delivery)
     )
@@ -253,3 +256,28 @@ def test_the_kafka_switch_needs_sparks_kafka_package(spark, stream):
     """BANKING_STREAM_SOURCE=kafka reads through Spark's own Kafka source; without its package Spark says so."""
     with pytest.raises(Exception, match="data source: kafka"):
         delivered_transactions(spark, stream[1], "kafka", "utf-8")
+
+
+def test_a_lake_on_s3_without_s3a_needs_a_checkpoint_spark_can_write(tmp_path, s3_server):
+    s3 = s3_resource(s3_server)
+    lake = LakeResource(base_uri="s3://lake/alerts", s3=s3, scratch_dir=str(tmp_path / "scratch"))
+    with pytest.raises(StreamLocationError, match="set BANKING_STREAM_CHECKPOINT"):
+        StreamLocation.of(lake)
+
+    # With BANKING_STREAM_CHECKPOINT local, complete drops of an S3 landing zone are admitted there.
+    body = b"\r\n".join(
+        [",".join(TRANSACTIONS.columns).encode(), b"T1,A1,C1,M1,2024-12-02T10:00:00Z,12.00,USD,p,pos,c,US"]
+    )
+    client = s3.get_client()
+    client.put_object(Bucket="lake", Key=f"landing/date={DAY1}/{TRANSACTIONS.file}", Body=body)
+    client.put_object(Bucket="lake", Key=f"landing/date={DAY1}/{SUCCESS_MARKER}", Body=b"")
+    client.put_object(Bucket="lake", Key=f"landing/date={DAY2}/{TRANSACTIONS.file}", Body=body)  # no marker
+    location = StreamLocation.of(lake, str(tmp_path / "stream"))
+    admitted = location.admit_complete_drops(DeliverySource(source="landing", landing_uri="s3://lake/landing", s3=s3))
+    assert [d.split("/")[0] for d in admitted.drops] == [f"date={DAY1}"] and admitted.refused == {}
+    assert (tmp_path / "stream" / "input" / admitted.drops[0] / TRANSACTIONS.file).read_bytes() == body
+    assert location.input_glob == f"file://{tmp_path}/stream/input/date=*/delivery=*/{TRANSACTIONS.file}*"
+    assert (
+        location.admit_complete_drops(DeliverySource(source="landing", landing_uri="s3://lake/landing", s3=s3)).drops
+        == []
+    )

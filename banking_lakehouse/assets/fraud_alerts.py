@@ -53,6 +53,7 @@ RECONCILED_CHECK = "alerts_reconciled_with_daily_rules"
 FRAUD_ALERTS_POOL = "fraud_alerts"  # one slot (the instance's default limit): one stream run, one checkpoint user
 STAGE_TABLE = sql.Identifier("fraud_alerts_stage")
 SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
+HOMES_SCHEMA = "customer_key bigint, country string"
 DROP_PATH = r"(date=([0-9]{4}-[0-9]{2}-[0-9]{2}))/delivery=[0-9]+/([^/]+)$"
 
 
@@ -113,9 +114,6 @@ class AlertSink:
         finally:
             events.unpersist()
             windows.unpersist()
-
-
-HOMES_SCHEMA = "customer_key bigint, country string"
 
 
 def delivered_transactions(
@@ -245,7 +243,11 @@ def fraud_alerts(
     for date, reason in (admitted.refused if admitted else {}).items():
         context.log.warning(f"fraud alerts: drop {date} not scored: {reason}")
     sink = AlertSink(postgres)
-    rows_read = run_alert_stream(spark.spark_session, location, pii.key, sink, config, delivery.encoding)
+    if config.source == "files" and not location.admitted_drops():
+        context.log.info("fraud alerts: no complete drop in the landing zone yet, nothing to score")
+        rows_read = {"large_amount": 0}  # and no Spark session started
+    else:
+        rows_read = run_alert_stream(spark.spark_session, location, pii.key, sink, config, delivery.encoding)
     yield MaterializeResult(
         metadata={
             "rows_read": MetadataValue.int(rows_read["large_amount"]),
