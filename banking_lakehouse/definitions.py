@@ -7,21 +7,34 @@ from banking_lakehouse import (
     quiet,  # noqa: F401 - first: silences notices raised while assets are defined
     settings,
 )
-from banking_lakehouse.assets import aggregates, batches, fraud, fraud_history, gold, health, raw, silver, warehouse
-from banking_lakehouse.jobs import daily_pipeline_job
+from banking_lakehouse.assets import (
+    aggregates,
+    batches,
+    fraud,
+    fraud_alerts,
+    fraud_history,
+    gold,
+    health,
+    raw,
+    silver,
+    warehouse,
+)
+from banking_lakehouse.jobs import daily_pipeline_job, fraud_alerts_job
 from banking_lakehouse.schedules import daily_pipeline_schedule
-from banking_lakehouse.sensors import landing_zone_sensor
+from banking_lakehouse.sensors import fraud_alerts_sensor, landing_zone_sensor
 
+# The daily assets (one partition = one batch), and the fraud alert stream beside them (not partitioned).
 ASSET_MODULES = [raw, silver, gold, aggregates, fraud_history, fraud, warehouse, batches, health]
+STREAM_ASSET_MODULES = [fraud_alerts]
 
 
 def build_definitions(resources: dict) -> Definitions:
     """The same code location over any resources (local, DSN, a benchmark's private lake)."""
     return Definitions(
-        assets=load_assets_from_modules(ASSET_MODULES),
-        jobs=[daily_pipeline_job],
+        assets=load_assets_from_modules(ASSET_MODULES + STREAM_ASSET_MODULES),
+        jobs=[daily_pipeline_job, fraud_alerts_job],
         schedules=[daily_pipeline_schedule],
-        sensors=[landing_zone_sensor],
+        sensors=[landing_zone_sensor, fraud_alerts_sensor],
         resources=resources,
         # One process, one SparkSession per run: the multiprocess executor would start a JVM per step.
         executor=in_process_executor,

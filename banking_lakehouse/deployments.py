@@ -17,7 +17,6 @@ places (spark-defaults.conf, SPARK_LOCAL_IP) and BANKING_SPARK_CONF overrides th
 from __future__ import annotations
 
 import os
-import shlex
 
 from dagster import EnvVar
 from dagster_aws.s3 import S3Resource
@@ -78,11 +77,7 @@ def _s3a_conf() -> dict[str, str]:
 
 def spark_overrides() -> dict[str, str]:
     """BANKING_SPARK_CONF: `key=value` pairs (shell quoting), as `--conf` would give them, applied last."""
-    pairs = [item.split("=", 1) for item in shlex.split(os.getenv("BANKING_SPARK_CONF", ""))]
-    bad = [p[0] for p in pairs if len(p) != 2]
-    if bad:
-        raise ValueError(f"BANKING_SPARK_CONF: expected key=value, got {', '.join(bad)}")
-    return dict(pairs)
+    return settings.key_value_pairs("BANKING_SPARK_CONF")
 
 
 def spark_config(name: str | None = None) -> dict[str, str]:

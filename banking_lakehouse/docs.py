@@ -225,6 +225,15 @@ def fraud_thresholds() -> str:
             (code("SMALL_AMOUNT_USD"), fraud.SMALL_AMOUNT_USD),
             (code("MIN_HISTORY"), fraud.MIN_HISTORY),
             (code("SPIKE_MULTIPLE"), fraud.SPIKE_MULTIPLE),
+            (
+                code("CARD_TESTING_SECONDS") + " / " + code("CARD_TESTING_MIN"),
+                f"{fraud.CARD_TESTING_SECONDS} / {fraud.CARD_TESTING_MIN}",
+            ),
+            (
+                code("VELOCITY_SECONDS") + " / " + code("VELOCITY_MIN"),
+                f"{fraud.VELOCITY_SECONDS} / {fraud.VELOCITY_MIN}",
+            ),
+            (code("TRAVEL_SECONDS"), fraud.TRAVEL_SECONDS),
             (code("MEDIAN_WINDOW") + " (transforms/fraud_history.py)", fraud_history.MEDIAN_WINDOW),
         ],
     )

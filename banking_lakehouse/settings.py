@@ -6,6 +6,7 @@ Asset code never reads the environment; it receives resources built from these v
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 from banking_lakehouse.entities import MASTER_ENTITIES
@@ -179,4 +180,31 @@ def dagster_storage() -> str:
     value = os.getenv("BANKING_DAGSTER_STORAGE", "sqlite").strip().lower()
     if value not in DAGSTER_STORAGES:
         raise ValueError(f"BANKING_DAGSTER_STORAGE={value!r}: choose one of {', '.join(DAGSTER_STORAGES)}")
+    return value
+
+
+def key_value_pairs(variable: str) -> dict[str, str]:
+    """A variable holding `key=value` pairs (shell quoting), as `--conf` would give them."""
+    pairs = [item.split("=", 1) for item in shlex.split(os.getenv(variable, ""))]
+    bad = [p[0] for p in pairs if len(p) != 2]
+    if bad:
+        raise ValueError(f"{variable}: expected key=value, got {', '.join(bad)}")
+    return dict(pairs)
+
+
+def stream_checkpoint() -> str:
+    """Where the fraud alert stream keeps its checkpoint and admitted files (BANKING_STREAM_CHECKPOINT): unset,
+    the lake's `_streams/fraud_alerts`, which Spark must be able to write (a local lake, or S3 through s3a)."""
+    return os.getenv("BANKING_STREAM_CHECKPOINT", "")
+
+
+STREAM_SOURCES = ("files", "kafka")
+
+
+def stream_source() -> str:
+    """What the fraud alert stream reads (BANKING_STREAM_SOURCE): `files` (the landing zone's complete drops) or
+    `kafka` (a topic of transaction CSV lines; needs a broker and Spark's Kafka package)."""
+    value = os.getenv("BANKING_STREAM_SOURCE", "files").strip().lower()
+    if value not in STREAM_SOURCES:
+        raise ValueError(f"BANKING_STREAM_SOURCE={value!r}: choose one of {', '.join(STREAM_SOURCES)}")
     return value

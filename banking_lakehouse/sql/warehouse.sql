@@ -240,6 +240,24 @@ WHERE NOT EXISTS (
     WHERE x.transaction_id = f.transaction_id AND x.batch_date = f.batch_date
 );
 
+-- Near-real-time alerts of the fraud stream (assets/fraud_alerts.py): one row per transaction and rule,
+-- inserted once (a replayed micro-batch adds nothing). Keys are gold's keyed hashes, never clear ids.
+CREATE TABLE IF NOT EXISTS gold.fraud_alerts (
+    transaction_id  text          NOT NULL,
+    rule            text          NOT NULL,          -- large_amount, card_testing, velocity, impossible_travel
+    transaction_ts  timestamptz   NOT NULL,
+    account_key     bigint        NOT NULL,          -- the keyed hash dim_account's account_key is (orphans too)
+    customer_key    bigint        NOT NULL,          -- likewise dim_customer's customer_key
+    merchant_key    bigint        NOT NULL,
+    amount_usd      numeric(18,2) NOT NULL,
+    source_file     text          NOT NULL,          -- date=YYYY-MM-DD/transactions.csv[.gz] in the landing zone
+    delivery_date   date          NOT NULL,          -- the drop (batch date) the transaction came with
+    alerted_at      timestamptz   NOT NULL DEFAULT clock_timestamp(),  -- when the alert became queryable
+    PRIMARY KEY (transaction_id, rule)
+);
+CREATE INDEX IF NOT EXISTS fraud_alerts_alerted_at ON gold.fraud_alerts (alerted_at);
+CREATE INDEX IF NOT EXISTS fraud_alerts_delivery ON gold.fraud_alerts (delivery_date, rule);
+
 -- Quality --------------------------------------------------------------------------------------
 CREATE TABLE IF NOT EXISTS quality.quarantine (
     entity       text    NOT NULL,

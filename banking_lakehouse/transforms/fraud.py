@@ -20,6 +20,11 @@ LARGE_AMOUNT_USD = 30_000
 SMALL_AMOUNT_USD = 5
 MIN_HISTORY = 3
 SPIKE_MULTIPLE = 20  # far above any organic ticket, and above the other patterns' injected amounts
+CARD_TESTING_SECONDS, CARD_TESTING_MIN = 600, 5  # >= 5 small transactions at one merchant within 10 minutes
+VELOCITY_SECONDS, VELOCITY_MIN = 3_600, 10  # >= 10 transactions within 1 hour
+TRAVEL_SECONDS = 7_200  # two countries less than 2 hours apart
+# The longest time a rule looks across: every group a windowed rule fires on lies within this span.
+RULE_HORIZON_SECONDS = max(CARD_TESTING_SECONDS, VELOCITY_SECONDS, TRAVEL_SECONDS)
 RULE_WEIGHTS = {
     "large_amount": 40,
     "card_testing": 35,
@@ -30,13 +35,46 @@ RULE_WEIGHTS = {
 }
 
 
-def _in_dense_window(by: list[str], seconds: int, minimum: int) -> Column:
+def _in_dense_window(by: list[str | Column], seconds: int, minimum: int) -> Column:
     """Whether the row lies in some `seconds`-long window holding at least `minimum` rows of its group
     (the most rows any window ending within `seconds` after the row holds)."""
     order = F.col("_epoch")
     trailing = Window.partitionBy(*by).orderBy(order).rangeBetween(-seconds, 0)
     leading = Window.partitionBy(*by).orderBy(order).rangeBetween(0, seconds)
     return F.max(F.count(F.lit(1)).over(trailing)).over(leading) >= minimum
+
+
+def card_testing(group: list[str]) -> Column:
+    """`card_testing` over rows with `_epoch` (seconds), windowed within `group` (one account's rows)."""
+    small = F.col("amount_usd") < SMALL_AMOUNT_USD
+    return small & _in_dense_window([*group, "merchant_key", small], CARD_TESTING_SECONDS, CARD_TESTING_MIN)
+
+
+def velocity(group: list[str]) -> Column:
+    """`velocity` over rows with `_epoch` (seconds), windowed within `group` (one account's rows)."""
+    return _in_dense_window(group, VELOCITY_SECONDS, VELOCITY_MIN)
+
+
+def previous_card_use(group: list[str]) -> dict[str, Column]:
+    """`_prev_country`, `_prev_epoch`: the group's previous transaction of the same kind (card-present or
+    not), ties broken by id so every run gives the same result."""
+    previous = Window.partitionBy(*group, "is_card_present").orderBy("_epoch", "transaction_id")
+    return {"_prev_country": F.lag("country").over(previous), "_prev_epoch": F.lag("_epoch").over(previous)}
+
+
+def impossible_travel(home: Column) -> Column:
+    """`impossible_travel` given `previous_card_use`'s columns and the customer's home country (null: unknown)."""
+    return (
+        F.col("is_card_present")
+        & (F.col("country") != F.col("_prev_country"))
+        & (F.col("_epoch") - F.col("_prev_epoch") < TRAVEL_SECONDS)
+        & (F.col("country") != F.coalesce(home, F.col("_prev_country")))
+    )
+
+
+def large_amount() -> Column:
+    """`large_amount`: above LARGE_AMOUNT_USD; outliers (above 1 000 000) are data errors, not fraud."""
+    return (F.col("amount_usd") > LARGE_AMOUNT_USD) & ~F.col("is_outlier")
 
 
 def detect_fraud(batch: DataFrame, history: DataFrame, customers: DataFrame) -> DataFrame:
@@ -54,34 +92,26 @@ def fraud_rules(batch: DataFrame, spending: DataFrame, earlier_amounts: DataFram
     # Every window is over one account's rows (with the batch/history mark in the key): one shuffle by
     # account for them all, the account's earlier amounts riding along as marked rows for its median.
     batch_rows = F.col("_in_batch")
-    small = F.col("amount_usd") < SMALL_AMOUNT_USD
     rows = batch.withColumns({"_epoch": F.col("transaction_ts").cast("long"), "_in_batch": F.lit(True)}).unionByName(
         earlier_amounts.withColumn("_in_batch", F.lit(False)), allowMissingColumns=True
     )
-    previous = Window.partitionBy("account_key", "_in_batch", "is_card_present").orderBy("_epoch", "transaction_id")
+    group = ["account_key", "_in_batch"]
     flagged = (
         rows.repartition("account_key")
         .withColumns(
             {
                 # The account's typical ticket over its history and this batch: robust even for a quiet account.
                 "_account_median": F.median("amount_usd").over(Window.partitionBy("account_key")),
-                "card_testing": small & _in_dense_window(["account_key", "_in_batch", "merchant_key", small], 600, 5),
-                "velocity": _in_dense_window(["account_key", "_in_batch"], 3_600, 10),
-                "_prev_country": F.lag("country").over(previous),  # ties broken: same result every run
-                "_prev_epoch": F.lag("_epoch").over(previous),
+                "card_testing": card_testing(group),
+                "velocity": velocity(group),
+                **previous_card_use(group),
             }
         )
         .where(batch_rows)
         .join(F.broadcast(customers.select("customer_key", F.col("country").alias("_home"))), "customer_key", "left")
         .join(F.broadcast(spending_profile(spending)), "customer_key", "left")
-        .withColumn(
-            "impossible_travel",
-            F.col("is_card_present")
-            & (F.col("country") != F.col("_prev_country"))
-            & (F.col("_epoch") - F.col("_prev_epoch") < 7_200)
-            & (F.col("country") != F.coalesce(F.col("_home"), F.col("_prev_country"))),
-        )
-        .withColumn("large_amount", (F.col("amount_usd") > LARGE_AMOUNT_USD) & ~F.col("is_outlier"))
+        .withColumn("impossible_travel", impossible_travel(F.col("_home")))
+        .withColumn("large_amount", large_amount())
         .withColumn(
             "risky_merchant_night",
             F.col("is_high_risk")

@@ -183,6 +183,12 @@ def usd_rate(currency: Column) -> Column:
     )[currency]
 
 
+def amount_in_usd(amount: Column, currency: Column) -> Column:
+    """The amount in USD, rounded to the cent as an exact decimal (null for an unknown currency or beyond
+    decimal(18,2))."""
+    return F.round(amount * usd_rate(currency), 2).try_cast(AMOUNT_TYPE)
+
+
 def parse_timestamp(column: str) -> Column:
     """ISO-8601 with Z or an offset (fractions of a second to the microsecond allowed), `MM/DD/YYYY HH:MM:SS`
     (UTC) or epoch millis -> UTC timestamp."""
@@ -241,7 +247,7 @@ def clean_transactions(
     classified = (
         number_repeated(raw, "transaction_id", {"_exact_copy": exact_copy, "_copies_of_id": copies_of_id})
         .withColumns(typed)
-        .withColumn("_amount_usd", F.round(amount * usd_rate(currency), 2).try_cast(AMOUNT_TYPE))  # exact
+        .withColumn("_amount_usd", amount_in_usd(amount, currency))
         .withColumn("reason", first_failing(rules))
     )
 
