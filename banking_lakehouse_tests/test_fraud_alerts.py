@@ -269,15 +269,19 @@ def test_a_lake_on_s3_without_s3a_needs_a_checkpoint_spark_can_write(tmp_path, s
         [",".join(TRANSACTIONS.columns).encode(), b"T1,A1,C1,M1,2024-12-02T10:00:00Z,12.00,USD,p,pos,c,US"]
     )
     client = s3.get_client()
-    client.put_object(Bucket="lake", Key=f"landing/date={DAY1}/{TRANSACTIONS.file}", Body=body)
-    client.put_object(Bucket="lake", Key=f"landing/date={DAY1}/{SUCCESS_MARKER}", Body=b"")
-    client.put_object(Bucket="lake", Key=f"landing/date={DAY2}/{TRANSACTIONS.file}", Body=body)  # no marker
+    client.put_object(Bucket="lake", Key=f"alerts_landing/date={DAY1}/{TRANSACTIONS.file}", Body=body)
+    client.put_object(Bucket="lake", Key=f"alerts_landing/date={DAY1}/{SUCCESS_MARKER}", Body=b"")
+    client.put_object(Bucket="lake", Key=f"alerts_landing/date={DAY2}/{TRANSACTIONS.file}", Body=body)  # no marker
     location = StreamLocation.of(lake, str(tmp_path / "stream"))
-    admitted = location.admit_complete_drops(DeliverySource(source="landing", landing_uri="s3://lake/landing", s3=s3))
+    admitted = location.admit_complete_drops(
+        DeliverySource(source="landing", landing_uri="s3://lake/alerts_landing", s3=s3)
+    )
     assert [d.split("/")[0] for d in admitted.drops] == [f"date={DAY1}"] and admitted.refused == {}
     assert (tmp_path / "stream" / "input" / admitted.drops[0] / TRANSACTIONS.file).read_bytes() == body
     assert location.input_glob == f"file://{tmp_path}/stream/input/date=*/delivery=*/{TRANSACTIONS.file}*"
     assert (
-        location.admit_complete_drops(DeliverySource(source="landing", landing_uri="s3://lake/landing", s3=s3)).drops
+        location.admit_complete_drops(
+            DeliverySource(source="landing", landing_uri="s3://lake/alerts_landing", s3=s3)
+        ).drops
         == []
     )
