@@ -19,6 +19,7 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    BackfillPolicy,
     Config,
     MaterializeResult,
     MetadataValue,
@@ -215,6 +216,8 @@ def reconciliation(postgres: PostgresResource, location: StreamLocation) -> Asse
     owners=["team:fraud-analytics"],
     tags={"layer": "stream"},
     pool=FRAUD_ALERTS_POOL,
+    # No partitions to batch, but an operator's `--select '*' --partition-range …` needs every asset single-run.
+    backfill_policy=BackfillPolicy.single_run(),
     description="Near-real-time fraud alerts (large amount, card testing, velocity, impossible travel) from a "
     "Spark Structured Streaming query over the landing zone's complete drops; each file scored exactly once.",
     check_specs=[
