@@ -28,6 +28,11 @@ PREVIOUS_STATE = "previous_state"  # metadata: the day whose state this day's ex
 BOOKMARK = "bookmark"  # metadata prefix of the bookmark after the day
 
 
+def _sha256(path: Path) -> str:
+    with path.open("rb") as file:  # in chunks: an extraction may be a whole table's full load
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
 class ExtractionRefused(RuntimeError):
     """The day cannot be extracted from a source that keeps no history."""
 
@@ -57,7 +62,7 @@ class DayExtraction:
         return {
             "file": self.file_name,
             "bytes": self.extracted.stat().st_size,
-            "sha256": hashlib.sha256(self.extracted.read_bytes()).hexdigest(),
+            "sha256": _sha256(self.extracted),
             "records": self.state_rows,
             "blank_lines": 0,
             "extra_columns": [],
@@ -106,7 +111,8 @@ class Extractor:
         if own is not None:  # a re-run: the same window onto the same previous state
             return ExtractionWindow.from_metadata(own), own[PREVIOUS_STATE] or None
         materialized = self.instance.get_materialized_partitions(AssetKey(["raw", entity]))
-        extracted = {p for p in materialized if _recorded(self.instance, entity, p) is not None}
+        recorded = {p: _recorded(self.instance, entity, p) for p in materialized}
+        extracted = {p: metadata for p, metadata in recorded.items() if metadata is not None}
         later = sorted(p for p in extracted if p > date)
         if later:
             raise ExtractionRefused(
@@ -122,7 +128,7 @@ class Extractor:
         if earlier in in_run:
             after = self._in_run[entity, earlier].bookmark
         else:
-            after = Bookmark.from_metadata(_recorded(self.instance, entity, earlier), BOOKMARK)
+            after = Bookmark.from_metadata(extracted[earlier], BOOKMARK)
         return ExtractionWindow.through_day(after, day), earlier
 
     def extract(self, entity: str, date: str, work_dir: Path, previous_records: Callable[[str], Path]) -> DayExtraction:

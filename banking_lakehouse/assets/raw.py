@@ -116,13 +116,8 @@ def raw_delivery(
             for d in dates:
                 started = time.perf_counter()
                 stored = {p.name: p for p in files[d].values()} | _records(run_dir / "records", d, from_files)
-                extractions = _extract(extractor, lake, d, run_dir / "core" / d)
-                lake.store_delivery(
-                    d,
-                    stored | _extracted_files(extractions),
-                    _record(d, "landing", delivery.encoding, drops[d].completed_at, described[d], extractions),
-                )
-                _add_metadata(context, lake, d, "landing", described[d], extractions, time.perf_counter() - started)
+                delivered = (described[d], "landing", delivery.encoding, drops[d].completed_at)
+                _store_day(context, lake, extractor, run_dir, d, stored, delivered, started)
         else:
             for d in dates:
                 started = time.perf_counter()
@@ -140,20 +135,37 @@ def raw_delivery(
                 described = _parse_days({d: files}, "utf-8", run_dir / "records")[d]
                 stored = {p.name: p for p in [*files.values(), generated / MANIFEST_FILE]}  # + ground truth
                 stored |= _records(run_dir / "records", d, from_files)
-                extractions = _extract(extractor, lake, d, run_dir / "core" / d)
-                lake.store_delivery(
-                    d,
-                    stored | _extracted_files(extractions),
-                    _record(d, "synthetic", "utf-8", dt.datetime.now(dt.UTC), described, extractions),
-                )
+                delivered = (described, "synthetic", "utf-8", dt.datetime.now(dt.UTC))
+                _store_day(context, lake, extractor, run_dir, d, stored, delivered, started)
                 shutil.rmtree(generated, ignore_errors=True)
-                _add_metadata(context, lake, d, "synthetic", described, extractions, time.perf_counter() - started)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     for entity in ENTITIES:
         yield MaterializeResult(asset_key=["raw", entity])
     for entity in MASTER_ENTITIES:
         yield from evaluate(context, AssetKey(["raw", entity]), CheckInputs(dates, lake))
+
+
+def _store_day(
+    context: AssetExecutionContext,
+    lake: LakeResource,
+    extractor: Extractor,
+    run_dir: Path,
+    date: str,
+    stored: dict[str, Path],
+    delivered: tuple[dict[str, dict], str, str, dt.datetime],
+    started: float,
+) -> None:
+    """Extracts the day's core entities, then commits the day whole (delivered files, their records, the
+    extractions and the batch record) and records each raw asset's numbers. `delivered`: the delivered
+    files' descriptions, the source, their encoding and when the delivery completed."""
+    described, source, encoding, completed_at = delivered
+    extractions = _extract(extractor, lake, date, run_dir / "core" / date)
+    entities = described | {e: day.description() for e, day in extractions.items()}
+    lake.store_delivery(
+        date, stored | _extracted_files(extractions), _record(date, source, encoding, completed_at, entities)
+    )
+    _add_metadata(context, lake, date, source, described, extractions, time.perf_counter() - started)
 
 
 def _extract(extractor: Extractor, lake: LakeResource, date: str, work_dir: Path) -> dict[str, DayExtraction]:
@@ -175,16 +187,8 @@ def _extracted_files(extractions: dict[str, DayExtraction]) -> dict[str, Path]:
     return files
 
 
-def _record(
-    date: str,
-    source: str,
-    encoding: str,
-    completed_at: dt.datetime,
-    entities: dict,
-    extractions: dict[str, DayExtraction],
-) -> dict:
+def _record(date: str, source: str, encoding: str, completed_at: dt.datetime, entities: dict) -> dict:
     """The batch record kept in the raw zone's manifest (and loaded into quality.batches)."""
-    entities = entities | {e: day.description() for e, day in extractions.items()}
     return {
         "date": date,
         "source": source,
