@@ -76,8 +76,11 @@ TRANSACTION_TYPE_DIRECTIONS: dict[str, str] = {
     "transfer": "debit",
     "payment": "debit",
     "refund": "credit",
+    "deposit": "credit",  # cash paid in at a branch or cash machine
+    "transfer_in": "credit",  # a transfer received (salary, another bank)
 }
 TRANSACTION_TYPES: tuple[str, ...] = tuple(TRANSACTION_TYPE_DIRECTIONS)
+CREDIT_TYPES: frozenset[str] = frozenset(t for t, d in TRANSACTION_TYPE_DIRECTIONS.items() if d == "credit")
 TRANSACTION_TYPE_KEYS: dict[str, int] = {name: i + 1 for i, name in enumerate(TRANSACTION_TYPES)}
 # gold.dim_transaction_type: every type under its key, and the -1 unknown member.
 TRANSACTION_TYPE_ROWS: tuple[tuple[int, str, str], ...] = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from banking_lakehouse.fraud_patterns import LARGE_AMOUNT_USD
 from banking_lakehouse.generator.config import CARD_TESTING_BURST, VELOCITY_BURST, GeneratorConfig
 from banking_lakehouse.generator.master import CATEGORY_RISK, Population
 from banking_lakehouse.generator.transactions import (
@@ -15,8 +16,6 @@ from banking_lakehouse.generator.transactions import (
     day_start_epoch,
     merchant_pools,
 )
-
-LARGE_AMOUNT_USD = 30_000.0
 
 
 def inject_fraud(cfg: GeneratorConfig, pop: Population, tx: Transactions) -> tuple[dict[str, np.ndarray], np.ndarray]:

@@ -14,15 +14,19 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from banking_lakehouse.fraud_patterns import (
+    CARD_TESTING_MIN,
+    CARD_TESTING_SECONDS,
+    LARGE_AMOUNT_USD,
+    MIN_HISTORY,
+    SMALL_AMOUNT_USD,
+    SPIKE_MULTIPLE,
+    TRAVEL_SECONDS,
+    VELOCITY_MIN,
+    VELOCITY_SECONDS,
+)
 from banking_lakehouse.transforms.fraud_history import spending_of, spending_profile
 
-LARGE_AMOUNT_USD = 30_000
-SMALL_AMOUNT_USD = 5
-MIN_HISTORY = 3
-SPIKE_MULTIPLE = 20  # far above any organic ticket, and above the other patterns' injected amounts
-CARD_TESTING_SECONDS, CARD_TESTING_MIN = 600, 5  # >= 5 small transactions at one merchant within 10 minutes
-VELOCITY_SECONDS, VELOCITY_MIN = 3_600, 10  # >= 10 transactions within 1 hour
-TRAVEL_SECONDS = 7_200  # two countries less than 2 hours apart
 # The longest time a rule looks across: every group a windowed rule fires on lies within this span.
 RULE_HORIZON_SECONDS = max(CARD_TESTING_SECONDS, VELOCITY_SECONDS, TRAVEL_SECONDS)
 RULE_WEIGHTS = {
