@@ -14,12 +14,14 @@ from banking_lakehouse.resources.lake import LakePartitionMissing
 from banking_lakehouse.transforms.fraud import detect_fraud
 from banking_lakehouse.transforms.fraud_history import (
     MEDIAN_WINDOW,
+    RECENT_FIELDS,
+    account_habits,
     account_recent,
     customer_spending,
     spending_of,
     spending_profile,
 )
-from banking_lakehouse.transforms.gold import CUSTOMER_DIMENSION
+from banking_lakehouse.transforms.gold import ACCOUNT_DIMENSION, CUSTOMER_DIMENSION
 from banking_lakehouse_tests.conftest import make_resources
 
 DAYS = ["2024-11-12", "2024-11-13", "2024-11-14"]
@@ -57,10 +59,10 @@ def _rows(df, *order):
 
 
 def _last(facts, window):
-    """Per account, its `window` latest (ts, id, amount), straight from the facts."""
+    """Per account, its `window` latest (ts, id, amount, channel, country), straight from the facts."""
     by_account = defaultdict(list)
-    for r in facts.select("account_key", "transaction_ts", "transaction_id", "amount_usd").collect():
-        by_account[r.account_key].append((r.transaction_ts, r.transaction_id, r.amount_usd))
+    for r in facts.select("account_key", *RECENT_FIELDS).collect():
+        by_account[r.account_key].append(tuple(r)[1:])
     return {account: sorted(entries)[-window:] for account, entries in by_account.items()}
 
 
@@ -78,6 +80,7 @@ def test_the_asset_graph_shows_each_day_built_on_the_previous(spark):
     assert graph.get(fraud).parent_keys == {
         AssetKey(FACT_KEY),
         AssetKey(CUSTOMER_DIMENSION.snapshots_path),
+        AssetKey(ACCOUNT_DIMENSION.snapshots_path),
         AssetKey(SPENDING.key),
         AssetKey(RECENT.key),
     }
@@ -100,6 +103,23 @@ def test_a_window_smaller_than_the_history_keeps_exactly_the_latest(spark, lake)
     expected = _last(_facts(spark, lake, DAYS), 3)
     assert _windows(state) == expected
     assert max(len(v) for v in expected.values()) == 3 and len(expected) > 100
+
+
+def test_a_window_stored_before_channels_were_kept_reads_them_as_unknown(spark, lake):
+    """A lake's window written with (ts, id, amount) entries only: the next day builds on it, its old
+    entries' channel and country null, so they count for the median but not as habits."""
+    stored = lake.read(spark, RECENT.key, [DAYS[0]]).drop("batch_date")
+    old = stored.select(
+        "account_key",
+        F.transform("recent", lambda e: F.struct(e.transaction_ts, e.transaction_id, e.amount_usd)).alias("recent"),
+    )
+    state = account_recent(old, _facts(spark, lake, [DAYS[1]]))
+    new = {k: [e[3:] for e in v] for k, v in _windows(state).items()}
+    facts = _last(_facts(spark, lake, DAYS[:2]), MEDIAN_WINDOW)
+    first_day = {r.transaction_id for r in _facts(spark, lake, [DAYS[0]]).select("transaction_id").collect()}
+    assert new == {k: [(None, None) if e[1] in first_day else e[3:] for e in v] for k, v in facts.items()}
+    habits = {r.account_key: r._habit_n for r in account_habits(state).collect()}
+    assert habits == {k: sum(e[1] not in first_day for e in v) for k, v in facts.items()}
 
 
 def test_mean_and_deviation_from_running_sums_match_avg_and_stddev_samp(spark, lake):
@@ -131,7 +151,10 @@ def test_fraud_equals_the_rules_over_the_earlier_facts_themselves(spark, lake):
         earlier = facts.where(F.col("batch_date") < F.lit(day).cast("date"))
         if i:  # while no account has more earlier transactions than the window, the medians are the same
             assert earlier.groupBy("account_key").count().agg(F.max("count")).first()[0] <= MEDIAN_WINDOW
-        expected = detect_fraud(batch, earlier, lake.read(spark, CUSTOMER_DIMENSION.snapshots_path, [day]))
+        customers, accounts = (
+            lake.read(spark, d.snapshots_path, [day]) for d in (CUSTOMER_DIMENSION, ACCOUNT_DIMENSION)
+        )
+        expected = detect_fraud(batch, earlier, customers, accounts)
         stored = lake.read(spark, FRAUD, [day])
         assert _rows(stored, "transaction_id") == _rows(expected.select(*stored.columns), "transaction_id")
         assert stored.count() > 0

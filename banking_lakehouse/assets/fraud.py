@@ -11,14 +11,17 @@ from banking_lakehouse.assets.fraud_history import FACT_KEY, PREVIOUS_DAY, RECEN
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.spark import SPARK_POOL, SparkResource
 from banking_lakehouse.transforms.fraud import fraud_rules
-from banking_lakehouse.transforms.fraud_history import recent_amounts
-from banking_lakehouse.transforms.gold import CUSTOMER_DIMENSION
+from banking_lakehouse.transforms.gold import ACCOUNT_DIMENSION, CUSTOMER_DIMENSION
 
 
 @asset(
     key=["gold", "fraud_transactions"],
-    # The customers as delivered with the day's batch (their home country that day).
-    ins={"fact": AssetIn(key=FACT_KEY), "customers": AssetIn(key=CUSTOMER_DIMENSION.snapshots_path)},
+    # The customers and accounts as delivered with the day's batch (home country, status that day).
+    ins={
+        "fact": AssetIn(key=FACT_KEY),
+        "customers": AssetIn(key=CUSTOMER_DIMENSION.snapshots_path),
+        "accounts": AssetIn(key=ACCOUNT_DIMENSION.snapshots_path),
+    },
     # Day N reads the statistics of day N-1 (never the earlier facts themselves).
     deps=[AssetDep(AssetKey(s.key), partition_mapping=PREVIOUS_DAY) for s in (SPENDING, RECENT)],
     description="Transactions on which a fraud rule fired: the rules, a 0-100 risk score and a severity.",
@@ -26,7 +29,12 @@ from banking_lakehouse.transforms.gold import CUSTOMER_DIMENSION
     pool=SPARK_POOL,
 )
 def fraud_transactions(
-    context: AssetExecutionContext, spark: SparkResource, lake: LakeResource, fact: DataFrame, customers: DataFrame
+    context: AssetExecutionContext,
+    spark: SparkResource,
+    lake: LakeResource,
+    fact: DataFrame,
+    customers: DataFrame,
+    accounts: DataFrame,
 ) -> DataFrame:
     session = spark.spark_session
     per_day = []
@@ -36,8 +44,9 @@ def fraud_transactions(
             fraud_rules(
                 fact.where(F.col("batch_date") == day),
                 previous_statistics(session, lake, SPENDING, d),
-                recent_amounts(previous_statistics(session, lake, RECENT, d)),
+                previous_statistics(session, lake, RECENT, d),
                 customers.where(F.col("batch_date") == day),
+                accounts.where(F.col("batch_date") == day),
             )
         )
     # One sorted file per day (flagged rows are few): the same bytes whether a day runs alone or in a range.

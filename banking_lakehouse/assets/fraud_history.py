@@ -52,7 +52,8 @@ RECENT = Statistics(
     ["gold", "account_recent_amounts"],
     ACCOUNT_RECENT,
     account_recent,
-    "Per account, its most recent transactions up to the day (the window the fraud median covers).",
+    "Per account, its most recent transactions up to the day (time, amount, channel, country): the window "
+    "the fraud median and habits cover.",
 )
 
 

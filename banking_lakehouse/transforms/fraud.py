@@ -11,21 +11,48 @@ its recent habit after.
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Iterable
+from functools import reduce
+
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from banking_lakehouse import reference as ref
 from banking_lakehouse.fraud_patterns import (
     CARD_TESTING_MIN,
     CARD_TESTING_SECONDS,
+    DORMANT_DAYS,
+    DORMANT_OUTFLOW_USD,
     LARGE_AMOUNT_USD,
     MIN_HISTORY,
+    PASS_THROUGH_MIN_USD,
+    PASS_THROUGH_SECONDS,
+    PASS_THROUGH_SHARE,
+    REPORTING_THRESHOLD_USD,
+    ROUND_BURST_MIN,
+    ROUND_BURST_SECONDS,
+    ROUND_MIN_AMOUNT,
+    ROUND_UNIT,
     SMALL_AMOUNT_USD,
     SPIKE_MULTIPLE,
+    STRUCTURING_FLOOR_SHARE,
+    STRUCTURING_MIN,
+    STRUCTURING_SECONDS,
+    TAKEOVER_MIN_USD,
+    TAKEOVER_MULTIPLE,
     TRAVEL_SECONDS,
     VELOCITY_MIN,
     VELOCITY_SECONDS,
 )
-from banking_lakehouse.transforms.fraud_history import spending_of, spending_profile
+from banking_lakehouse.transforms.fraud_history import (
+    ACCOUNT_RECENT,
+    account_habits,
+    account_recent,
+    recent_amounts,
+    spending_of,
+    spending_profile,
+)
 
 # The longest time a rule looks across: every group a windowed rule fires on lies within this span.
 RULE_HORIZON_SECONDS = max(CARD_TESTING_SECONDS, VELOCITY_SECONDS, TRAVEL_SECONDS)
@@ -36,6 +63,11 @@ RULE_WEIGHTS = {
     "impossible_travel": 45,
     "risky_merchant_night": 40,
     "spending_spike": 30,
+    "structuring": 45,
+    "dormant_reactivation": 40,
+    "round_amount_burst": 35,
+    "pass_through": 45,
+    "account_takeover": 50,
 }
 
 
@@ -46,6 +78,17 @@ def _in_dense_window(by: list[str | Column], seconds: int, minimum: int) -> Colu
     trailing = Window.partitionBy(*by).orderBy(order).rangeBetween(-seconds, 0)
     leading = Window.partitionBy(*by).orderBy(order).rangeBetween(0, seconds)
     return F.max(F.count(F.lit(1)).over(trailing)).over(leading) >= minimum
+
+
+def spending_spike() -> Column:
+    """A spike against the customer's earlier spending (`spending_profile`'s columns)."""
+    return (
+        (F.col("_n") >= MIN_HISTORY)
+        & (F.col("amount_usd") > F.col("_mean") + 4 * F.col("_std"))
+        & (F.col("amount_usd") > SPIKE_MULTIPLE * F.col("_mean"))
+        & (F.col("amount_usd") <= LARGE_AMOUNT_USD)
+        & ~F.col("is_outlier")
+    )
 
 
 def card_testing(group: list[str]) -> Column:
@@ -81,25 +124,129 @@ def large_amount() -> Column:
     return (F.col("amount_usd") > LARGE_AMOUNT_USD) & ~F.col("is_outlier")
 
 
-def detect_fraud(batch: DataFrame, history: DataFrame, customers: DataFrame) -> DataFrame:
-    """The rules given the earlier transactions themselves (all of them: the median unbounded), the
-    reference the running statistics reproduce."""
-    return fraud_rules(batch, spending_of(history), history.select("account_key", "amount_usd"), customers)
+def _type_in(types: Iterable[str]) -> Column:
+    return F.col("transaction_type_key").isin(*sorted(ref.TRANSACTION_TYPE_KEYS[t] for t in types))
 
 
-def fraud_rules(batch: DataFrame, spending: DataFrame, earlier_amounts: DataFrame, customers: DataFrame) -> DataFrame:
+def _credit() -> Column:
+    """Money into the account (the unknown type is neither credit nor debit)."""
+    return _type_in(ref.CREDIT_TYPES)
+
+
+def _debit() -> Column:
+    return _type_in(set(ref.TRANSACTION_TYPES) - ref.CREDIT_TYPES)
+
+
+def round_amount_burst(group: list[str]) -> Column:
+    """`round_amount_burst` over rows with `_epoch`, windowed within `group` (one account's rows)."""
+    is_round = (
+        _type_in(["transfer"])
+        & (F.col("amount") % ROUND_UNIT == 0)
+        & (F.col("amount") >= ROUND_MIN_AMOUNT)
+        & ~F.col("is_outlier")
+    )
+    return is_round & _in_dense_window([*group, is_round], ROUND_BURST_SECONDS, ROUND_BURST_MIN)
+
+
+def dormant_reactivation(is_dormant: Column) -> Column:
+    """`dormant_reactivation` given `account_habits`' `_last_epoch` (null: no activity in the history) and
+    whether the day's master data marks the account dormant."""
+    idle = F.col("_epoch") - F.col("_last_epoch") >= DORMANT_DAYS * 86_400
+    dormant = F.when(F.col("_last_epoch").isNull(), F.coalesce(is_dormant, F.lit(False))).otherwise(idle)
+    return _debit() & (F.col("amount_usd") >= DORMANT_OUTFLOW_USD) & ~F.col("is_outlier") & dormant
+
+
+def account_takeover(home: Column) -> Column:
+    """`account_takeover` given `account_habits`' columns, the account median and the customer's home."""
+    new = lambda habit, value: ~F.coalesce(F.array_contains(habit, value), F.lit(False))  # noqa: E731
+    return (
+        _debit()
+        & (F.col("_habit_n") >= MIN_HISTORY)
+        & new(F.col("_seen_channels"), F.col("channel"))
+        & new(F.col("_seen_countries"), F.col("country"))
+        & (F.col("country") != F.coalesce(home, F.lit("")))
+        & (F.col("amount_usd") >= TAKEOVER_MIN_USD)
+        & (F.col("amount_usd") >= TAKEOVER_MULTIPLE * F.col("_account_median"))
+        & ~F.col("is_outlier")
+    )
+
+
+def structuring(batch: DataFrame) -> DataFrame:
+    """Ids of the batch's cash deposits and transfers just under the reporting threshold that lie, with
+    STRUCTURING_MIN - 1 more of the same customer's, within STRUCTURING_SECONDS (a customer's accounts
+    together: judged on those few rows, not on a shuffle of the whole batch by customer)."""
+    band = (F.col("amount_usd") >= STRUCTURING_FLOOR_SHARE * REPORTING_THRESHOLD_USD) & (
+        F.col("amount_usd") < REPORTING_THRESHOLD_USD
+    )
+    candidates = batch.where(band & _type_in(["deposit", "transfer_in", "transfer"]) & (F.col("customer_key") != -1))
+    return (
+        candidates.withColumn("_epoch", F.col("transaction_ts").cast("long"))
+        .withColumn("_fired", _in_dense_window(["customer_key"], STRUCTURING_SECONDS, STRUCTURING_MIN))
+        .where("_fired")
+        .select("transaction_id")
+    )
+
+
+def pass_through(batch: DataFrame) -> DataFrame:
+    """Ids of the money that came into an account and left it again within PASS_THROUGH_SECONDS: a credit
+    of at least PASS_THROUGH_MIN_USD and a later debit of between PASS_THROUGH_SHARE and all of it (both
+    flagged; a join of those few large rows)."""
+    large = batch.where(
+        (F.col("amount_usd") >= PASS_THROUGH_SHARE * PASS_THROUGH_MIN_USD) & ~F.col("is_outlier")
+    ).select(
+        "transaction_id",
+        "account_key",
+        F.col("transaction_ts").cast("long").alias("_epoch"),
+        "amount_usd",
+        _credit().alias("_credit"),
+        _debit().alias("_debit"),
+    )
+    money_in = large.where(F.col("_credit") & (F.col("amount_usd") >= PASS_THROUGH_MIN_USD)).alias("i")
+    money_out = large.where(F.col("_debit")).alias("o")
+    pairs = money_in.join(
+        money_out,
+        (F.col("i.account_key") == F.col("o.account_key"))
+        & (F.col("o._epoch") >= F.col("i._epoch"))
+        & (F.col("o._epoch") - F.col("i._epoch") <= PASS_THROUGH_SECONDS)
+        & (F.col("o.amount_usd") <= F.col("i.amount_usd"))
+        & (F.col("o.amount_usd") >= PASS_THROUGH_SHARE * F.col("i.amount_usd")),
+    )
+    return pairs.select(F.explode(F.array("i.transaction_id", "o.transaction_id")).alias("transaction_id"))
+
+
+def detect_fraud(batch: DataFrame, history: DataFrame, customers: DataFrame, accounts: DataFrame) -> DataFrame:
+    """The rules given the earlier transactions themselves (all of them: the median and the habits
+    unbounded), the reference the running statistics reproduce."""
+    nothing = history.sparkSession.createDataFrame([], ACCOUNT_RECENT)
+    return fraud_rules(batch, spending_of(history), account_recent(nothing, history, window=None), customers, accounts)
+
+
+def fraud_rules(
+    batch: DataFrame, spending: DataFrame, recent: DataFrame, customers: DataFrame, accounts: DataFrame
+) -> DataFrame:
     """Rows of `batch` on which at least one rule fired, with the rules, a 0-100 risk score and a severity.
 
-    `spending`: per customer the count, Σ and Σ² of earlier amounts; `earlier_amounts`: (account_key,
-    amount_usd) rows the account median covers besides the batch.
+    `spending`: per customer the count, Σ and Σ² of earlier amounts; `recent`: per account the earlier
+    transactions its median and habits cover (`fraud_history.account_recent`); `customers`, `accounts`:
+    the day's dimension snapshots (home country, status).
     """
     # Every window is over one account's rows (with the batch/history mark in the key): one shuffle by
     # account for them all, the account's earlier amounts riding along as marked rows for its median.
     batch_rows = F.col("_in_batch")
     rows = batch.withColumns({"_epoch": F.col("transaction_ts").cast("long"), "_in_batch": F.lit(True)}).unionByName(
-        earlier_amounts.withColumn("_in_batch", F.lit(False)), allowMissingColumns=True
+        recent_amounts(recent).withColumn("_in_batch", F.lit(False)), allowMissingColumns=True
     )
     group = ["account_key", "_in_batch"]
+    dormant = accounts.where(F.col("status") == "dormant").select("account_key", F.lit(True).alias("_dormant"))
+    # The rules judged on few candidate rows: one row per (transaction, rule) fired, joined back by id.
+    few = (
+        structuring(batch)
+        .withColumn("_rule", F.lit("structuring"))
+        .unionByName(pass_through(batch).withColumn("_rule", F.lit("pass_through")))
+    )
+    few_fired = few.groupBy("transaction_id").agg(
+        *(F.max(F.col("_rule") == rule).alias(rule) for rule in ("structuring", "pass_through"))
+    )
     flagged = (
         rows.repartition("account_key")
         .withColumns(
@@ -108,29 +255,32 @@ def fraud_rules(batch: DataFrame, spending: DataFrame, earlier_amounts: DataFram
                 "_account_median": F.median("amount_usd").over(Window.partitionBy("account_key")),
                 "card_testing": card_testing(group),
                 "velocity": velocity(group),
+                "round_amount_burst": round_amount_burst(group),
                 **previous_card_use(group),
             }
         )
         .where(batch_rows)
+        .join(account_habits(recent), "account_key", "left")
+        .join(F.broadcast(dormant.dropDuplicates(["account_key"])), "account_key", "left")
         .join(F.broadcast(customers.select("customer_key", F.col("country").alias("_home"))), "customer_key", "left")
         .join(F.broadcast(spending_profile(spending)), "customer_key", "left")
-        .withColumn("impossible_travel", impossible_travel(F.col("_home")))
-        .withColumn("large_amount", large_amount())
-        .withColumn(
-            "risky_merchant_night",
-            F.col("is_high_risk")
-            & (F.hour("transaction_ts") < 5)
-            & (F.col("amount_usd") > 5 * F.col("_account_median")),
-        )
-        .withColumn(
-            "spending_spike",
-            (F.col("_n") >= MIN_HISTORY)
-            & (F.col("amount_usd") > F.col("_mean") + 4 * F.col("_std"))
-            & (F.col("amount_usd") > SPIKE_MULTIPLE * F.col("_mean"))
-            & (F.col("amount_usd") <= LARGE_AMOUNT_USD)
-            & ~F.col("is_outlier"),
+        .join(F.broadcast(few_fired), "transaction_id", "left")
+        .withColumns(
+            {
+                "impossible_travel": impossible_travel(F.col("_home")),
+                "large_amount": large_amount(),
+                "risky_merchant_night": F.col("is_high_risk")
+                & (F.hour("transaction_ts") < 5)
+                & (F.col("amount_usd") > 5 * F.col("_account_median")),
+                "dormant_reactivation": dormant_reactivation(F.col("_dormant")),
+                "account_takeover": account_takeover(F.col("_home")),
+            }
         )
     )
+    # `spending_spike` is the catch-all: a spike that no more specific rule explains (a reactivated
+    # dormant account, a takeover, structured or passed-through money are spikes too).
+    specific = reduce(operator.or_, (F.coalesce(F.col(r), F.lit(False)) for r in RULE_WEIGHTS if r != "spending_spike"))
+    flagged = flagged.withColumn("spending_spike", spending_spike() & ~specific)
     fired: list[Column] = [F.when(F.coalesce(F.col(r), F.lit(False)), F.lit(r)) for r in RULE_WEIGHTS]
     score = sum(F.when(F.coalesce(F.col(r), F.lit(False)), F.lit(w)).otherwise(0) for r, w in RULE_WEIGHTS.items())
     return (

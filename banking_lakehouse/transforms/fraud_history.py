@@ -4,8 +4,10 @@ Each day's statistics are the previous day's plus the day's facts, in bounded st
 
 - per customer, the count, Σ amount_usd and Σ amount_usd² as exact decimals: the mean and sample
   standard deviation `spending_spike` needs follow from them for any history length;
-- per account, the amounts of its MEDIAN_WINDOW most recent transactions (by transaction_ts, then
-  transaction_id), since an exact median over an unbounded history cannot be kept in bounded state.
+- per account, its MEDIAN_WINDOW most recent transactions (by transaction_ts, then transaction_id): their
+  amounts (an exact median over an unbounded history cannot be kept in bounded state), channels and
+  countries (the account's habits `account_takeover` compares with), and when it was last active
+  (`dormant_reactivation`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ SPENDING_TYPES = {
     "amount_sq_sum": "decimal(38,4)",
 }
 CUSTOMER_SPENDING = ", ".join(f"{name} {kind}" for name, kind in SPENDING_TYPES.items())
-RECENT_ENTRY = f"struct<transaction_ts:timestamp,transaction_id:string,amount_usd:{AMOUNT_TYPE}>"
+RECENT_FIELDS = {
+    "transaction_ts": "timestamp",
+    "transaction_id": "string",
+    "amount_usd": AMOUNT_TYPE,
+    "channel": "string",
+    "country": "string",
+}
+RECENT_ENTRY = "struct<" + ",".join(f"{name}:{kind}" for name, kind in RECENT_FIELDS.items()) + ">"
 ACCOUNT_RECENT = f"account_key bigint, recent array<{RECENT_ENTRY}>"
 
 
@@ -66,21 +75,43 @@ def spending_profile(spending: DataFrame) -> DataFrame:
     return spending.select("customer_key", mean.alias("_mean"), std.alias("_std"), F.col("n").alias("_n"))
 
 
-def account_recent(previous: DataFrame, facts: DataFrame, window: int = MEDIAN_WINDOW) -> DataFrame:
-    """Per account, its `window` most recent transactions over the previous window and the day's facts."""
-    entry = F.struct("transaction_ts", "transaction_id", F.col("amount_usd").cast(AMOUNT_TYPE).alias("amount_usd"))
+def _entries(recent: DataFrame) -> Column:
+    """The stored entries as RECENT_ENTRY: a window written before an entry field existed reads it as null."""
+    stored = set(recent.schema["recent"].dataType.elementType.fieldNames())
+    entries = F.transform("recent", lambda e: F.struct(*(e[f] if f in stored else F.lit(None) for f in RECENT_FIELDS)))
+    return F.explode(entries.cast(f"array<{RECENT_ENTRY}>"))
+
+
+def account_recent(previous: DataFrame, facts: DataFrame, window: int | None = MEDIAN_WINDOW) -> DataFrame:
+    """Per account, its `window` most recent transactions (all of them: None) over the previous window and
+    the day's facts."""
+    entry = F.struct(*RECENT_FIELDS)
     merged = (
-        previous.select("account_key", F.explode("recent").alias("_entry"))
-        .unionByName(facts.select("account_key", entry.alias("_entry")))
+        previous.select("account_key", _entries(previous).alias("_entry"))
+        .unionByName(facts.select("account_key", entry.cast(RECENT_ENTRY).alias("_entry")))
         .groupBy("account_key")
         .agg(F.sort_array(F.collect_list("_entry")).alias("_all"))  # by ts, then id: ties broken, every run
     )
     size = F.size("_all")
-    return merged.select(
+    kept = (
+        F.col("_all")
+        if window is None
+        else F.slice("_all", F.greatest(size - window + 1, F.lit(1)), F.least(size, F.lit(window)))
+    )
+    return merged.select("account_key", kept.cast(f"array<{RECENT_ENTRY}>").alias("recent"))
+
+
+def account_habits(recent: DataFrame) -> DataFrame:
+    """Per account, from its recent window: when it was last active (`_last_epoch`, seconds), the channels
+    and countries it used, and how many entries know them (`_habit_n`; windows stored before channels
+    were kept know none)."""
+    known = F.filter("recent", lambda e: e["channel"].isNotNull())
+    return recent.select(
         "account_key",
-        F.slice("_all", F.greatest(size - window + 1, F.lit(1)), F.least(size, F.lit(window)))
-        .cast(f"array<{RECENT_ENTRY}>")
-        .alias("recent"),
+        F.array_max("recent.transaction_ts").cast("long").alias("_last_epoch"),
+        F.array_distinct(known["channel"]).alias("_seen_channels"),
+        F.array_distinct(known["country"]).alias("_seen_countries"),
+        F.size(known).alias("_habit_n"),
     )
 
 
