@@ -6,6 +6,7 @@ import os
 import shlex
 import subprocess
 import sys
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from banking_lakehouse.definitions import ASSET_MODULES
 from banking_lakehouse.generator import MANIFEST_FILE
 from banking_lakehouse.generator.defects import QUARANTINED_DEFECTS
 from banking_lakehouse.sql import read_sql, sql_files
+from banking_lakehouse.transforms.fraud import RULE_WEIGHTS
 from banking_lakehouse.transforms.gold import DIMENSIONS
 from banking_lakehouse_tests.conftest import make_resources, private_database, s3_resource
 
@@ -174,11 +176,17 @@ def test_second_day_keeps_first_and_uses_history(pipeline, postgres):
     )
     assert sorted(m for (m,) in late) == [dt.date(2024, 11, 1), dt.date(2024, 12, 1)]  # late arrivals reach November
     fraud_rows = postgres.fetch("SELECT count(*) FROM gold.fraud_transactions WHERE batch_date = %s", (NEXT_DAY,))[0][0]
-    assert _metadata(result, "warehouse/fraud_transactions")["fraud_rate"].value == round(fraud_rows / second[0], 6)
+    fraud_metadata = _metadata(result, "warehouse/fraud_transactions")
+    assert fraud_metadata["fraud_rate"].value == round(fraud_rows / second[0], 6)
     manifest = _manifest(resources, NEXT_DAY)
     fired = postgres.fetch(
         "SELECT transaction_id, rules FROM gold.fraud_transactions WHERE batch_date = %s", (NEXT_DAY,)
     )
+    per_rule = Counter(rule for _tid, rules in fired for rule in rules.split(","))
+    # Every rule has a point on the UI's plot each day, 0 when it never fired.
+    assert {k: v.value for k, v in fraud_metadata.items() if k.startswith("fraud_rule_")} == {
+        f"fraud_rule_{rule}": per_rule[rule] for rule in RULE_WEIGHTS
+    }
     found = {tid for tid, rules in fired if "large_amount" in rules.split(",")}
     assert set(manifest["fraud_ids"]["large_amount"]) <= found
 
