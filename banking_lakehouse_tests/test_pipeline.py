@@ -281,7 +281,7 @@ def test_analytics_on_the_lake_return_the_warehouse_rows(pipeline, postgres):
         for lake_row, pg_row in zip(lake_rows, pg_rows, strict=True):
             assert all(map(_same, lake_row, pg_row)), (name, lake_row, pg_row)
         compared.add(name)
-    assert len(compared) == 6
+    assert len(compared) == 7
 
 
 def _readme_commands() -> list[str]:

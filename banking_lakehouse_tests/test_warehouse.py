@@ -46,12 +46,13 @@ def _as(postgres, role: str, query: str):
         return conn.execute(query).fetchall()
 
 
-def test_there_are_seven_analytics_queries():
+def test_there_are_eight_analytics_queries():
     assert [Path(p).stem for p in ANALYTICS] == [
         "channel_performance",
         "cohort_analysis",
         "customer_segmentation_rfm",
         "fraud_analysis",
+        "fraud_rules_daily",
         "merchant_performance",
         "segment_history",
         "time_patterns",
@@ -74,6 +75,11 @@ def test_analytics_results_are_plausible(loaded, postgres):
     assert all(1 <= r[5] <= 5 and 1 <= r[6] <= 5 and 1 <= r[7] <= 5 for r in rfm)
     fraud = postgres.fetch(read_sql("analytics/fraud_analysis.sql"))
     assert "large_amount" in {r[0] for r in fraud}
+    daily = postgres.fetch(read_sql("analytics/fraud_rules_daily.sql"))
+    assert sum(r[2] for r in daily) == sum(r[2] for r in fraud)  # every alert counted once per rule
+    assert {(r[0], r[1]) for r in daily} == set(
+        postgres.fetch("SELECT DISTINCT batch_date, unnest(string_to_array(rules, ',')) FROM gold.fraud_transactions")
+    )
     by_segment = postgres.fetch(read_sql("analytics/segment_history.sql"))
     known = postgres.fetch("SELECT count(*), sum(amount_usd) FROM gold.fact_transactions WHERE customer_key <> -1")
     assert [(sum(r[4] for r in by_segment), sum(r[6] for r in by_segment))] == known  # each fact row once
