@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from banking_lakehouse import settings
+from banking_lakehouse import fraud_patterns, settings
 from banking_lakehouse.checks import rules
 from banking_lakehouse.contracts import CONTRACTS
 from banking_lakehouse.entities import ENTITIES
@@ -218,24 +218,10 @@ def fraud_rules() -> str:
 
 
 def fraud_thresholds() -> str:
+    constants = [(code(name), value) for name, value in vars(fraud_patterns).items() if name.isupper()]
     return table(
-        ["constant (transforms/fraud.py)", "value"],
-        [
-            (code("LARGE_AMOUNT_USD"), fraud.LARGE_AMOUNT_USD),
-            (code("SMALL_AMOUNT_USD"), fraud.SMALL_AMOUNT_USD),
-            (code("MIN_HISTORY"), fraud.MIN_HISTORY),
-            (code("SPIKE_MULTIPLE"), fraud.SPIKE_MULTIPLE),
-            (
-                code("CARD_TESTING_SECONDS") + " / " + code("CARD_TESTING_MIN"),
-                f"{fraud.CARD_TESTING_SECONDS} / {fraud.CARD_TESTING_MIN}",
-            ),
-            (
-                code("VELOCITY_SECONDS") + " / " + code("VELOCITY_MIN"),
-                f"{fraud.VELOCITY_SECONDS} / {fraud.VELOCITY_MIN}",
-            ),
-            (code("TRAVEL_SECONDS"), fraud.TRAVEL_SECONDS),
-            (code("MEDIAN_WINDOW") + " (transforms/fraud_history.py)", fraud_history.MEDIAN_WINDOW),
-        ],
+        ["constant (fraud_patterns.py)", "value"],
+        [*constants, (code("MEDIAN_WINDOW") + " (transforms/fraud_history.py)", fraud_history.MEDIAN_WINDOW)],
     )
 
 
