@@ -7,6 +7,7 @@ Drawn from their own random stream of the seed (never the date), so the master f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -38,22 +39,18 @@ class AccountHabits:
     def active(self) -> np.ndarray:
         return self.activity > 0
 
-    @property
+    @cached_property
     def regular(self) -> np.ndarray:
         """Active accounts in the busier half: they have history on earlier days, so a pattern on them stands
         out against their own habits."""
         return self.activity >= np.median(self.activity[self.active])
 
     def draw_channels(self, rng: np.random.Generator, account: np.ndarray) -> np.ndarray:
-        """One channel per row, among the row's account's channels, weighted by CHANNEL_P renormalised over them.
-
-        Inverse CDF over one cumulative table of every account's channel weights, laid end to end.
-        """
-        ends = np.cumsum((self.channels * CHANNEL_WEIGHTS).ravel())
-        totals = ends[len(ref.CHANNELS) - 1 :: len(ref.CHANNELS)]
-        before = totals - (self.channels * CHANNEL_WEIGHTS).sum(axis=1)
-        pick = before[account] + rng.integers(0, totals[account] - before[account])
-        return (np.searchsorted(ends, pick, side="right") % len(ref.CHANNELS)).astype(np.int64)
+        """One channel per row, among the row's account's channels, weighted by CHANNEL_P renormalised over them:
+        inverse CDF over each account's cumulative channel weights (integers, so exact)."""
+        cumulative = np.cumsum(self.channels * CHANNEL_WEIGHTS, axis=1).astype(np.int32)[account]
+        pick = rng.integers(0, cumulative[:, -1], dtype=np.int32)
+        return (pick[:, None] >= cumulative).sum(axis=1)
 
 
 def build_habits(cfg: GeneratorConfig, pop: Population) -> AccountHabits:
