@@ -21,6 +21,7 @@ from banking_lakehouse.entities import ENTITIES
 from banking_lakehouse.generator.config import GeneratorConfig
 from banking_lakehouse.generator.defects import DefectPlan, plan_defects
 from banking_lakehouse.generator.fraud import inject_fraud
+from banking_lakehouse.generator.habits import build_habits
 from banking_lakehouse.generator.master import build_population, deliver_master
 from banking_lakehouse.generator.render import TRANSACTION_SCHEMA, TransactionRenderer
 from banking_lakehouse.generator.transactions import Transactions, build_transactions
@@ -67,8 +68,9 @@ def generate_day(cfg: GeneratorConfig, out_dir: str | os.PathLike, chunk_rows: i
     n_exact = int(round(cfg.defect_rates.get("exact_duplicate", 0) * cfg.rows))
     n_conflict = int(round(cfg.defect_rates.get("conflicting_duplicate", 0) * cfg.rows)) // 2
     base_rows = cfg.rows - n_exact - n_conflict
-    tx = build_transactions(cfg, pop, base_rows)
-    fraud_rows, protected = _in_file_order(tx, *inject_fraud(cfg, pop, tx))
+    habits = build_habits(cfg, pop)
+    tx = build_transactions(cfg, pop, habits, base_rows)
+    fraud_rows, protected = _in_file_order(tx, *inject_fraud(cfg, pop, habits, tx))
 
     renderer = TransactionRenderer(cfg, pop, tx)
     plan = plan_defects(cfg, renderer, protected)

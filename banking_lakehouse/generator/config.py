@@ -47,6 +47,12 @@ DEFAULT_FRAUD_PER_100K: dict[str, float] = {
     "impossible_travel": 10,
     "risky_merchant_night": 10,
     "spending_spike": 10,
+    # Patterns banks report on: enough that a 20 000-row day has a few instances of each.
+    "structuring": 20,  # bursts of 3-5 deposits or transfers received
+    "dormant_reactivation": 20,  # fewer where the dormant accounts cannot be spread over DORMANT_DAYS (fraud.py)
+    "round_amount_burst": 25,  # bursts of 4-6 transfers
+    "pass_through": 20,  # pairs: money in, then most of it out
+    "account_takeover": 20,
 }
 
 CARD_TESTING_BURST = 6
