@@ -159,7 +159,7 @@ def test_each_rule_fires_on_its_shape(fired):
     assert all(fired[f"struct{i}"] == {"structuring"} for i in range(3))
     assert fired["dormant"] == fired["idle"] == {"dormant_reactivation"}
     assert all(fired[f"round{i}"] == {"round_amount_burst"} for i in range(4))
-    assert fired["mule_in"] == fired["mule_out"] == {"pass_through"}
+    assert fired["mule_in"] == fired["mule_out"] == {"rapid_pass_through"}
     # Also far above the customer's earlier spending: the more specific rule explains it, not a spike.
     assert fired["takeover"] == {"account_takeover"}
 

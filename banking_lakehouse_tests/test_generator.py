@@ -119,7 +119,7 @@ def test_rejects_unknown_defect_codes():
 
 
 # The reported fraud patterns and the account habits they depart from, on one 20 000-row day.
-REPORTED = ("structuring", "dormant_reactivation", "round_amount_burst", "pass_through", "account_takeover")
+REPORTED = ("structuring", "dormant_reactivation", "round_amount_burst", "rapid_pass_through", "account_takeover")
 # sha256 of the master files of DAY, 20 000 rows, seed 5, measured before the transaction model had account
 # habits: the habits come from a stream of their own, so the master data stays what it was.
 MASTER_SHA256 = {
@@ -206,7 +206,7 @@ def test_a_channel_outside_the_account_habits_is_only_a_takeover(day):
     assert (~habitual).sum() == day.manifest["fraud"]["account_takeover"]
 
 
-def test_organic_rows_are_far_from_every_reported_pattern(day):
+def test_organic_credits_and_purchases_abroad_follow_the_habits(day):
     organic = day.tx[day.tx["pattern"] == ""]
     credits = organic[organic["transaction_type"].isin(ref.CREDIT_TYPES)]
     assert 0.05 < len(credits) / len(organic) < 0.10
@@ -214,8 +214,6 @@ def test_organic_rows_are_far_from_every_reported_pattern(day):
     assert set(deposits["channel"]) == {"atm", "branch"} and set(deposits["category"]) == {"atm_cash"}
     received = organic[organic["transaction_type"] == "transfer_in"]
     assert set(received["channel"]) == {"online", "mobile", "branch"}
-    # under half the smallest amount any pattern asks for (TAKEOVER_MIN_USD, DORMANT_OUTFLOW_USD)
-    assert organic["amount_usd"].max() < 500
     # remote purchases abroad go to one country per account
     abroad = organic[organic["merchant_country"] != organic["home"]]
     assert set(abroad["channel"]) <= {"online", "mobile"}
@@ -290,8 +288,8 @@ def test_round_amount_burst_is_whole_hundreds_transferred_within_an_hour(day):
         assert (burst["ts"].max() - burst["ts"].min()).total_seconds() < ROUND_BURST_SECONDS / 2
 
 
-def test_pass_through_is_money_in_then_most_of_it_out_within_hours(day):
-    rows = _rows(day, "pass_through")
+def test_rapid_pass_through_is_money_in_then_most_of_it_out_within_hours(day):
+    rows = _rows(day, "rapid_pass_through")
     assert len(rows) % 2 == 0
     for _account, pair in rows.groupby("account_id"):
         credit, debit = pair.iloc[0], pair.iloc[1]

@@ -51,7 +51,7 @@ DEFAULT_FRAUD_PER_100K: dict[str, float] = {
     "structuring": 20,  # bursts of 3-5 deposits or transfers received
     "dormant_reactivation": 20,  # fewer where the dormant accounts cannot be spread over DORMANT_DAYS (fraud.py)
     "round_amount_burst": 25,  # bursts of 4-6 transfers
-    "pass_through": 20,  # pairs: money in, then most of it out
+    "rapid_pass_through": 20,  # pairs: money in, then most of it out
     "account_takeover": 20,
 }
 

@@ -183,7 +183,7 @@ def inject_fraud(
     structuring_accounts = inj.accounts(len(structuring), _uses_any(habits, MONEY_IN))
     rounds = _burst_sizes(rng, wanted["round_amount_burst"], ROUND_BURST_MIN)
     round_accounts = inj.accounts(len(rounds), _uses_any(habits, ROUND_OUT))
-    pass_accounts = inj.accounts(max(1, int(round(wanted["pass_through"] / 2))), _uses_any(habits, MONEY_OUT))
+    pass_accounts = inj.accounts(max(1, int(round(wanted["rapid_pass_through"] / 2))), _uses_any(habits, MONEY_OUT))
     takeover_accounts = inj.accounts(wanted["account_takeover"], ~(ch[:, CH_ONLINE] & ch[:, CH_MOBILE]))
     dormant_accounts = dormant_accounts_of_the_day(cfg, pop, habits, wanted["dormant_reactivation"])
     inj.release_rows(
@@ -295,7 +295,9 @@ def inject_fraud(
         credit += band if credit >= STRUCTURING_BAND_USD[0] else 0.0  # never in the structuring band
         amount = np.round([credit, credit * rng.uniform(PASS_THROUGH_SHARE + 0.05, 0.99)], 2)
         ts = inj.business_times(account, 2, PASS_THROUGH_SECONDS // 2)
-        inj.write("pass_through", take(2), account, ttype, channel, inj.merchants(home[account], ttype), amount, ts)
+        inj.write(
+            "rapid_pass_through", take(2), account, ttype, channel, inj.merchants(home[account], ttype), amount, ts
+        )
 
     # A remote channel and a foreign country the account never uses, and an amount far above its tickets.
     for account in takeover_accounts:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from banking_lakehouse import reference as ref
-from banking_lakehouse.fraud_patterns import DORMANT_OUTFLOW_USD, PASS_THROUGH_MIN_USD, TAKEOVER_MIN_USD
 from banking_lakehouse.generator.config import GeneratorConfig
 from banking_lakehouse.generator.habits import CH_ATM, CH_BRANCH, CH_MOBILE, CH_ONLINE, CH_POS, AccountHabits
 from banking_lakehouse.generator.master import (
@@ -42,9 +41,6 @@ NIGHT_END_SECONDS = 5 * 3600
 # Weekend days carry larger baskets; Monday the smallest (weekly seasonality of amounts).
 WEEKDAY_AMOUNT = np.array([0.92, 0.96, 0.98, 1.0, 1.05, 1.12, 1.08])
 TYPICAL_TICKET_USD = 40.0  # a customer's median ticket before its own scale, the category and the weekday
-# Organic amounts stay under half the smallest amount any fraud pattern asks for, so no organic row fits one.
-ORGANIC_CEILING_USD = min(TAKEOVER_MIN_USD, DORMANT_OUTFLOW_USD, PASS_THROUGH_MIN_USD) / 2 - 1
-ORGANIC_KNEE_USD = 300.0  # 1-2 rows in 1000 are above it
 HIGH_RISK = np.array([r == "high" for r in CATEGORY_RISK])
 CATEGORY_FACTOR = (CATEGORY_TICKET / 60.0) ** 0.3
 
@@ -97,12 +93,7 @@ def draw_amount_usd(
         * CATEGORY_FACTOR[pop.merchant_category[merchant]]
         * WEEKDAY_AMOUNT[weekday]
     )
-    amount = median * rng.lognormal(0.0, 0.45, len(account))
-    # The rare tail above the knee bends smoothly towards the ceiling instead of crossing it.
-    above = amount > ORGANIC_KNEE_USD
-    room = ORGANIC_CEILING_USD - ORGANIC_KNEE_USD
-    amount[above] = ORGANIC_KNEE_USD + room * np.tanh((amount[above] - ORGANIC_KNEE_USD) / room)
-    return np.maximum(np.round(amount, 2), 0.5)
+    return np.maximum(np.round(median * rng.lognormal(0.0, 0.45, len(account)), 2), 0.5)
 
 
 def build_transactions(cfg: GeneratorConfig, pop: Population, habits: AccountHabits, n: int) -> Transactions:

@@ -66,7 +66,7 @@ RULE_WEIGHTS = {
     "structuring": 45,
     "dormant_reactivation": 40,
     "round_amount_burst": 35,
-    "pass_through": 45,
+    "rapid_pass_through": 45,
     "account_takeover": 50,
 }
 
@@ -187,7 +187,7 @@ def structuring(batch: DataFrame) -> DataFrame:
     )
 
 
-def pass_through(batch: DataFrame) -> DataFrame:
+def rapid_pass_through(batch: DataFrame) -> DataFrame:
     """Ids of the money that came into an account and left it again within PASS_THROUGH_SECONDS: a credit
     of at least PASS_THROUGH_MIN_USD and a later debit of between PASS_THROUGH_SHARE and all of it (both
     flagged; a join of those few large rows)."""
@@ -242,10 +242,10 @@ def fraud_rules(
     few = (
         structuring(batch)
         .withColumn("_rule", F.lit("structuring"))
-        .unionByName(pass_through(batch).withColumn("_rule", F.lit("pass_through")))
+        .unionByName(rapid_pass_through(batch).withColumn("_rule", F.lit("rapid_pass_through")))
     )
     few_fired = few.groupBy("transaction_id").agg(
-        *(F.max(F.col("_rule") == rule).alias(rule) for rule in ("structuring", "pass_through"))
+        *(F.max(F.col("_rule") == rule).alias(rule) for rule in ("structuring", "rapid_pass_through"))
     )
     flagged = (
         rows.repartition("account_key")
