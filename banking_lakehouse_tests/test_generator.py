@@ -32,7 +32,7 @@ from banking_lakehouse.fraud_patterns import (
 from banking_lakehouse.generator import GeneratorConfig, generate_day
 from banking_lakehouse.generator.config import DEFAULT_DEFECT_RATES
 from banking_lakehouse.generator.defects import DefectPlan, Patch
-from banking_lakehouse.generator.fraud import dormant_accounts_of_the_day
+from banking_lakehouse.generator.fraud import accounts_of_the_day
 from banking_lakehouse.generator.habits import build_habits
 from banking_lakehouse.generator.master import build_population
 
@@ -262,17 +262,28 @@ def test_dormant_reactivation_is_one_large_outflow_of_a_dormant_account(day):
     assert (rows["merchant_country"] == rows["home"]).all()
 
 
-def test_dormant_accounts_come_back_once_in_more_than_dormant_days(day):
+def test_a_walk_takes_each_eligible_account_once_a_cycle(day):
     start = day.cfg.date.toordinal()
+    dormant = day.pop.accounts["status"].to_numpy() == "dormant"
     seen: dict[int, list[int]] = {}
     for ordinal in range(start, start + 2 * (DORMANT_DAYS + 1)):  # two cycles of this population's walk
         daily = GeneratorConfig(date=dt.date.fromordinal(ordinal), rows=day.cfg.rows, seed=day.cfg.seed)
-        for account in dormant_accounts_of_the_day(daily, day.pop, day.habits, per_day=4).tolist():
+        for account in accounts_of_the_day(daily, dormant, 4, DORMANT_DAYS + 1, stream=7).tolist():
             seen.setdefault(account, []).append(ordinal)
-    assert (day.pop.accounts["status"].to_numpy()[list(seen)] == "dormant").all()
-    # 222 dormant accounts with a channel for an outflow: each comes back exactly once a cycle of 181 days
-    assert len(seen) == 222
+    # every dormant account comes back exactly once a cycle of 181 days
+    assert sorted(seen) == np.flatnonzero(dormant).tolist()
     assert {second - first for first, second in seen.values()} == {DORMANT_DAYS + 1}
+
+
+def test_no_account_is_taken_over_or_reactivated_twice_on_consecutive_days(tmp_path):
+    taken: dict[str, list[str]] = {"account_takeover": [], "dormant_reactivation": []}
+    for offset in range(4):
+        date = DAY + dt.timedelta(days=offset)
+        manifest = generate_day(GeneratorConfig(date=date, rows=10_000, seed=5), tmp_path / str(offset))
+        rows = pd.read_csv(tmp_path / str(offset) / "transactions.csv", dtype=str, keep_default_na=False)
+        for pattern, accounts in taken.items():
+            accounts += rows[rows["transaction_id"].isin(manifest["fraud_ids"][pattern])]["account_id"].tolist()
+    assert len(taken["account_takeover"]) >= 4 and all(len(set(a)) == len(a) for a in taken.values())
 
 
 def test_round_amount_burst_is_whole_hundreds_transferred_within_an_hour(day):
@@ -312,3 +323,12 @@ def test_account_takeover_is_a_new_channel_and_country_and_a_large_amount(day):
         assert row.channel not in set(mine["channel"])
         assert row.merchant_country != row.home and row.merchant_country not in set(mine["merchant_country"])
         assert TAKEOVER_MIN_USD * 2 - 0.01 <= row.amount_usd <= 25_000.01
+
+
+def test_a_velocity_burst_has_its_account_to_itself_for_an_hour_either_side(day):
+    bursts = _rows(day, "velocity")
+    assert len(bursts) == day.manifest["fraud"]["velocity"] > 0
+    for account, burst in bursts.groupby("account_id"):
+        others = day.tx[(day.tx["account_id"] == account) & (day.tx["pattern"] != "velocity")]["ts"]
+        margin = pd.Timedelta(seconds=VELOCITY_SECONDS)
+        assert not others.between(burst["ts"].min() - margin, burst["ts"].max() + margin).any()

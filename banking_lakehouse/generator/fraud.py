@@ -56,6 +56,9 @@ MONEY_OUT = tuple((TT_TRANSFER, ch) for ch in (CH_ONLINE, CH_MOBILE, CH_BRANCH))
 ROUND_OUT = ((TT_TRANSFER, CH_ONLINE), (TT_TRANSFER, CH_MOBILE))
 DORMANT_OUT = ((TT_WITHDRAWAL, CH_ATM), (TT_WITHDRAWAL, CH_BRANCH), (TT_TRANSFER, CH_ONLINE), (TT_TRANSFER, CH_BRANCH))
 REMOTE_CHANNELS = (CH_ONLINE, CH_MOBILE)
+# The least days between two takeovers of one account: by then the first one's channel and country have
+# left the account's recent window (`fraud_history.MEDIAN_WINDOW` transactions), so the second is new again.
+TAKEOVER_CYCLE_DAYS = 60
 
 
 def _burst_sizes(rng: np.random.Generator, rows: int, smallest: int) -> np.ndarray:
@@ -67,24 +70,23 @@ def _uses_any(habits: AccountHabits, options: tuple[tuple[int, int], ...]) -> np
     return habits.channels[:, sorted({ch for _t, ch in options})].any(axis=1)
 
 
-def dormant_accounts_of_the_day(
-    cfg: GeneratorConfig, pop: Population, habits: AccountHabits, per_day: int
+def accounts_of_the_day(
+    cfg: GeneratorConfig, eligible: np.ndarray, per_day: int, min_days: int, stream: int
 ) -> np.ndarray:
-    """The dormant accounts reactivated on cfg.date: a walk along a seed-fixed permutation of the dormant
-    accounts (those with a channel for an outflow), a stretch of it per day.
+    """Accounts a pattern that changes an account's history takes on cfg.date: a walk along a seed-fixed
+    permutation of the eligible accounts, a stretch of it per day, so no account is taken twice within
+    `min_days` (a reactivated account is no longer dormant; a taken-over one has used its new channel).
 
     Day d (its ordinal) takes the positions [d*D//C, (d+1)*D//C) (mod D) of the D accounts, so the walk
-    repeats every C days exactly and each account is reactivated once every C days, the cycle length
-    C = max(DORMANT_DAYS + 1, ceil(D / per_day)). Where D < per_day * (DORMANT_DAYS + 1) (D is about 1 %
-    of the day's rows: below ~18 000 rows a day at 20 per 100k) that is fewer than per_day a day, D/C on
-    average, some days none where D < C: an account is never reactivated twice within DORMANT_DAYS.
+    repeats every C days exactly and each account is taken once every C days, the cycle length
+    C = max(min_days, ceil(D / per_day)). Where D < per_day * min_days that is fewer than per_day a day,
+    D/C on average, some days none where D < C.
     """
-    dormant = (pop.accounts["status"].to_numpy() == "dormant") & _uses_any(habits, DORMANT_OUT)
-    walk = np.random.default_rng([cfg.seed, 7]).permutation(np.flatnonzero(dormant))
+    walk = np.random.default_rng([cfg.seed, stream]).permutation(np.flatnonzero(eligible))
     d = len(walk)
     if d == 0:
         return walk
-    cycle = max(DORMANT_DAYS + 1, -(-d // per_day))
+    cycle = max(min_days, -(-d // per_day))
     day = cfg.date.toordinal()
     return walk[np.arange(day * d // cycle, (day + 1) * d // cycle) % d]
 
@@ -101,6 +103,11 @@ class _Injection:
         self.taken = np.zeros(len(pop.account_customer), dtype=bool)
         self.labels: dict[str, list[int]] = {p: [] for p in cfg.fraud_per_100k}
         self.touched: list[int] = []
+
+    def claim(self, accounts: np.ndarray) -> np.ndarray:
+        """Marks accounts chosen elsewhere as taken."""
+        self.taken[accounts] = True
+        return accounts
 
     def accounts(self, k: int, uses: np.ndarray) -> np.ndarray:
         """k regular accounts with the given habit, none taken before."""
@@ -131,6 +138,17 @@ class _Injection:
             if in_window.max() < VELOCITY_MIN:
                 return times
         raise RuntimeError(f"no quiet {span} s in business hours for {k} rows of account row {account}")
+
+    def quiet_start(self, account: int, span: int, margin: int) -> int:
+        """A start in the day for `span` seconds of a burst with none of the account's organic rows within
+        `margin` of it: a windowed rule then fires on the burst's rows only."""
+        lo, hi = np.searchsorted(self._history_accounts, [account, account + 1])
+        organic = self._history_ts[lo:hi]
+        for _attempt in range(1_000):  # an account has a few rows a day: the first attempts nearly always fit
+            start = self.day0 + int(self.rng.integers(0, 86_400 - span))
+            if not ((organic >= start - margin) & (organic <= start + span + margin)).any():
+                return start
+        raise RuntimeError(f"no quiet {span} s in the day for a burst of account row {account}")
 
     def habitual(self, account: int, options: tuple[tuple[int, int], ...], k: int) -> tuple[np.ndarray, np.ndarray]:
         """k (type, channel) among the options whose channel the account uses."""
@@ -175,7 +193,21 @@ def inject_fraud(
     scale = cfg.rows / 100_000
     wanted = {p: max(1, int(round(r * scale))) for p, r in cfg.fraud_per_100k.items()}
 
-    # Every burst's account first, so the rows drawn afterwards are never one of theirs.
+    # Every burst's account first, so the rows drawn afterwards are never one of theirs; the walks first of
+    # all, so their accounts do not depend on the other patterns' draws.
+    dormant = (pop.accounts["status"].to_numpy() == "dormant") & _uses_any(habits, DORMANT_OUT)
+    dormant_accounts = inj.claim(
+        accounts_of_the_day(cfg, dormant, wanted["dormant_reactivation"], DORMANT_DAYS + 1, stream=7)
+    )
+    takeover_accounts = inj.claim(
+        accounts_of_the_day(
+            cfg,
+            habits.regular & ~(ch[:, CH_ONLINE] & ch[:, CH_MOBILE]),
+            wanted["account_takeover"],
+            TAKEOVER_CYCLE_DAYS,
+            stream=8,
+        )
+    )
     card_accounts = inj.accounts(max(1, wanted["card_testing"] // CARD_TESTING_BURST), ch[:, CH_ONLINE])
     velocity_accounts = inj.accounts(max(1, wanted["velocity"] // VELOCITY_BURST), ch[:, CH_ONLINE])
     travel_accounts = inj.accounts(wanted["impossible_travel"], ch[:, CH_POS])
@@ -184,8 +216,6 @@ def inject_fraud(
     rounds = _burst_sizes(rng, wanted["round_amount_burst"], ROUND_BURST_MIN)
     round_accounts = inj.accounts(len(rounds), _uses_any(habits, ROUND_OUT))
     pass_accounts = inj.accounts(max(1, int(round(wanted["rapid_pass_through"] / 2))), _uses_any(habits, MONEY_OUT))
-    takeover_accounts = inj.accounts(wanted["account_takeover"], ~(ch[:, CH_ONLINE] & ch[:, CH_MOBILE]))
-    dormant_accounts = dormant_accounts_of_the_day(cfg, pop, habits, wanted["dormant_reactivation"])
     inj.release_rows(
         wanted["large_amount"]
         + len(card_accounts) * CARD_TESTING_BURST
@@ -218,7 +248,7 @@ def inject_fraud(
 
     for account in velocity_accounts:
         rows = take(VELOCITY_BURST)
-        start = day0 + int(rng.integers(0, 86_400 - 3_600))
+        start = inj.quiet_start(account, 3_000, VELOCITY_SECONDS)
         tx.account[rows] = account
         tx.merchant[rows] = online_pool[rng.integers(0, len(online_pool), len(rows))]
         tx.channel[rows], tx.ttype[rows] = CH_ONLINE, TT_PURCHASE
