@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 
 from banking_lakehouse.assets.fraud_history import FACT_KEY, RECENT, SPENDING, previous_statistics
 from banking_lakehouse.definitions import build_definitions, defs
+from banking_lakehouse.fraud_patterns import LARGE_AMOUNT_USD
 from banking_lakehouse.resources.lake import LakePartitionMissing
 from banking_lakehouse.transforms.fraud import detect_fraud
 from banking_lakehouse.transforms.fraud_history import (
@@ -91,8 +92,10 @@ def test_statistics_built_day_by_day_equal_those_of_the_whole_history(spark, lak
     facts = _facts(spark, lake, DAYS)
     stored = lake.read(spark, SPENDING.key, [DAYS[-1]])
     assert _rows(stored.drop("batch_date"), "customer_key") == _rows(spending_of(facts), "customer_key")
-    n, total = facts.where("customer_key != -1").agg(F.count("*"), F.sum("amount_usd")).first()
+    ordinary = facts.where(f"customer_key != -1 AND amount_usd <= {LARGE_AMOUNT_USD}")
+    n, total = ordinary.agg(F.count("*"), F.sum("amount_usd")).first()
     assert stored.agg(F.sum("n"), F.sum("amount_sum")).first() == (n, total)  # exact, to the cent
+    assert facts.where(f"customer_key != -1 AND amount_usd > {LARGE_AMOUNT_USD}").count() > 0  # left out
     assert _windows(lake.read(spark, RECENT.key, [DAYS[-1]])) == _last(facts, MEDIAN_WINDOW)
 
 
@@ -129,7 +132,7 @@ def test_mean_and_deviation_from_running_sums_match_avg_and_stddev_samp(spark, l
     profile = {r.customer_key: r for r in spending_profile(state).collect()}
     direct = (
         _facts(spark, lake, DAYS)
-        .where("customer_key != -1")
+        .where(f"customer_key != -1 AND amount_usd <= {LARGE_AMOUNT_USD}")
         .groupBy("customer_key")
         .agg(F.avg("amount_usd").alias("mean"), F.stddev_samp("amount_usd").alias("std"), F.count("*").alias("n"))
         .collect()
@@ -149,15 +152,15 @@ def test_fraud_equals_the_rules_over_the_earlier_facts_themselves(spark, lake):
         facts = _facts(spark, lake, DAYS[: i + 1])
         batch = facts.where(F.col("batch_date") == F.lit(day).cast("date"))
         earlier = facts.where(F.col("batch_date") < F.lit(day).cast("date"))
-        if i:  # while no account has more earlier transactions than the window, the medians are the same
-            assert earlier.groupBy("account_key").count().agg(F.max("count")).first()[0] <= MEDIAN_WINDOW
         customers, accounts = (
             lake.read(spark, d.snapshots_path, [day]) for d in (CUSTOMER_DIMENSION, ACCOUNT_DIMENSION)
         )
-        expected = detect_fraud(batch, earlier, customers, accounts)
+        expected = detect_fraud(batch, earlier, customers, accounts, MEDIAN_WINDOW)
         stored = lake.read(spark, FRAUD, [day])
         assert _rows(stored, "transaction_id") == _rows(expected.select(*stored.columns), "transaction_id")
         assert stored.count() > 0
+    # By the last day a busy account's history outgrew the window: the running one kept exactly its latest.
+    assert earlier.groupBy("account_key").count().agg(F.max("count")).first()[0] > MEDIAN_WINDOW
     flagged = {r.rules for r in lake.read(spark, FRAUD, DAYS[1:]).collect()}
     assert any("spending_spike" in rules for rules in flagged)  # the history is used
 

@@ -282,7 +282,8 @@ def inject_fraud(
     inj.labels["risky_merchant_night"] += rows.tolist()
 
     rows = take(wanted["spending_spike"])
-    spike = typical[tx.account[rows]] * rng.uniform(30, 45, len(rows))
+    # Far above the customer's mean, which category and weekday lift up to ~1.6 x its typical ticket.
+    spike = typical[tx.account[rows]] * rng.uniform(40, 60, len(rows))
     tx.amount_usd[rows] = np.round(np.minimum(spike, LARGE_AMOUNT_USD * 0.9), 2)
     inj.labels["spending_spike"] += rows.tolist()
 

@@ -214,11 +214,13 @@ def rapid_pass_through(batch: DataFrame) -> DataFrame:
     return pairs.select(F.explode(F.array("i.transaction_id", "o.transaction_id")).alias("transaction_id"))
 
 
-def detect_fraud(batch: DataFrame, history: DataFrame, customers: DataFrame, accounts: DataFrame) -> DataFrame:
-    """The rules given the earlier transactions themselves (all of them: the median and the habits
-    unbounded), the reference the running statistics reproduce."""
+def detect_fraud(
+    batch: DataFrame, history: DataFrame, customers: DataFrame, accounts: DataFrame, window: int | None = None
+) -> DataFrame:
+    """The rules given the earlier transactions themselves, the reference the running statistics reproduce:
+    each account's median and habits over its `window` latest earlier transactions (None: all of them)."""
     nothing = history.sparkSession.createDataFrame([], ACCOUNT_RECENT)
-    return fraud_rules(batch, spending_of(history), account_recent(nothing, history, window=None), customers, accounts)
+    return fraud_rules(batch, spending_of(history), account_recent(nothing, history, window), customers, accounts)
 
 
 def fraud_rules(

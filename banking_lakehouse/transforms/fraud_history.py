@@ -2,7 +2,7 @@
 
 Each day's statistics are the previous day's plus the day's facts, in bounded state:
 
-- per customer, the count, Σ amount_usd and Σ amount_usd² as exact decimals: the mean and sample
+- per customer, the count, Σ amount_usd and Σ amount_usd² of its ordinary amounts as exact decimals: the mean and sample
   standard deviation `spending_spike` needs follow from them for any history length;
 - per account, its MEDIAN_WINDOW most recent transactions (by transaction_ts, then transaction_id): their
   amounts (an exact median over an unbounded history cannot be kept in bounded state), channels and
@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+
+from banking_lakehouse.fraud_patterns import LARGE_AMOUNT_USD
 
 # ~6 days of a typical account (~5 transactions a day): enough for a median that 14 odd tickets cannot
 # move, recent enough to follow a changing habit, and ~1 KiB of state per account.
@@ -43,10 +45,12 @@ def _spending_columns() -> list[Column]:
 
 
 def spending_of(facts: DataFrame) -> DataFrame:
-    """Per known customer: count, Σ amount and Σ amount² of these facts (the unknown customer -1 is no one's)."""
+    """Per known customer: count, Σ amount and Σ amount² of these facts (the unknown customer -1 is no one's),
+    ordinary amounts only: one above LARGE_AMOUNT_USD is `large_amount`'s to judge, and would otherwise
+    hide every later spike of its customer behind an inflated mean and deviation."""
     amount = F.col("amount_usd")
     return (
-        facts.where(F.col("customer_key") != -1)
+        facts.where((F.col("customer_key") != -1) & (amount <= LARGE_AMOUNT_USD))
         .groupBy("customer_key")
         .agg(F.count("*").alias("n"), F.sum(amount).alias("amount_sum"), F.sum(amount * amount).alias("amount_sq_sum"))
         .select(_spending_columns())
