@@ -137,15 +137,27 @@ def _debit() -> Column:
     return _type_in(set(ref.TRANSACTION_TYPES) - ref.CREDIT_TYPES)
 
 
-def round_amount_burst(group: list[str]) -> Column:
-    """`round_amount_burst` over rows with `_epoch`, windowed within `group` (one account's rows)."""
+def round_amount_burst(batch: DataFrame) -> DataFrame:
+    """Ids of the batch's outgoing transfers of whole ROUND_UNITs (in their own currency) that lie, with
+    ROUND_BURST_MIN - 1 more of the same account's, within ROUND_BURST_SECONDS (judged on those few rows)."""
     is_round = (
         _type_in(["transfer"])
         & (F.col("amount") % ROUND_UNIT == 0)
         & (F.col("amount") >= ROUND_MIN_AMOUNT)
         & ~F.col("is_outlier")
     )
-    return is_round & _in_dense_window([*group, is_round], ROUND_BURST_SECONDS, ROUND_BURST_MIN)
+    return _dense_few(batch.where(is_round), "account_key", ROUND_BURST_SECONDS, ROUND_BURST_MIN)
+
+
+def _dense_few(candidates: DataFrame, by: str, seconds: int, minimum: int) -> DataFrame:
+    """Ids of the candidate rows that lie in some `seconds`-long window holding `minimum` of their `by`'s."""
+    return (
+        candidates.where(F.col(by) != -1)
+        .withColumn("_epoch", F.col("transaction_ts").cast("long"))
+        .withColumn("_fired", _in_dense_window([by], seconds, minimum))
+        .where("_fired")
+        .select("transaction_id")
+    )
 
 
 def dormant_reactivation(is_dormant: Column) -> Column:
@@ -178,13 +190,8 @@ def structuring(batch: DataFrame) -> DataFrame:
     band = (F.col("amount_usd") >= STRUCTURING_FLOOR_SHARE * REPORTING_THRESHOLD_USD) & (
         F.col("amount_usd") < REPORTING_THRESHOLD_USD
     )
-    candidates = batch.where(band & _type_in(["deposit", "transfer_in", "transfer"]) & (F.col("customer_key") != -1))
-    return (
-        candidates.withColumn("_epoch", F.col("transaction_ts").cast("long"))
-        .withColumn("_fired", _in_dense_window(["customer_key"], STRUCTURING_SECONDS, STRUCTURING_MIN))
-        .where("_fired")
-        .select("transaction_id")
-    )
+    candidates = batch.where(band & _type_in(["deposit", "transfer_in", "transfer"]))
+    return _dense_few(candidates, "customer_key", STRUCTURING_SECONDS, STRUCTURING_MIN)
 
 
 def rapid_pass_through(batch: DataFrame) -> DataFrame:
@@ -214,6 +221,20 @@ def rapid_pass_through(batch: DataFrame) -> DataFrame:
     return pairs.select(F.explode(F.array("i.transaction_id", "o.transaction_id")).alias("transaction_id"))
 
 
+# A flagged transaction's columns besides its rules (batch_date last).
+FLAGGED_COLUMNS = (
+    "transaction_id",
+    "transaction_key",
+    "transaction_date",
+    "transaction_ts",
+    "customer_key",
+    "account_key",
+    "merchant_key",
+    "amount_usd",
+    "batch_date",
+)
+
+
 def detect_fraud(
     batch: DataFrame, history: DataFrame, customers: DataFrame, accounts: DataFrame, window: int | None = None
 ) -> DataFrame:
@@ -240,16 +261,7 @@ def fraud_rules(
     )
     group = ["account_key", "_in_batch"]
     dormant = accounts.where(F.col("status") == "dormant").select("account_key", F.lit(True).alias("_dormant"))
-    # The rules judged on few candidate rows: one row per (transaction, rule) fired, joined back by id.
-    few = (
-        structuring(batch)
-        .withColumn("_rule", F.lit("structuring"))
-        .unionByName(rapid_pass_through(batch).withColumn("_rule", F.lit("rapid_pass_through")))
-    )
-    few_fired = few.groupBy("transaction_id").agg(
-        *(F.max(F.col("_rule") == rule).alias(rule) for rule in ("structuring", "rapid_pass_through"))
-    )
-    flagged = (
+    by_row = (
         rows.repartition("account_key")
         .withColumns(
             {
@@ -257,7 +269,6 @@ def fraud_rules(
                 "_account_median": F.median("amount_usd").over(Window.partitionBy("account_key")),
                 "card_testing": card_testing(group),
                 "velocity": velocity(group),
-                "round_amount_burst": round_amount_burst(group),
                 **previous_card_use(group),
             }
         )
@@ -266,7 +277,6 @@ def fraud_rules(
         .join(F.broadcast(dormant.dropDuplicates(["account_key"])), "account_key", "left")
         .join(F.broadcast(customers.select("customer_key", F.col("country").alias("_home"))), "customer_key", "left")
         .join(F.broadcast(spending_profile(spending)), "customer_key", "left")
-        .join(F.broadcast(few_fired), "transaction_id", "left")
         .withColumns(
             {
                 "impossible_travel": impossible_travel(F.col("_home")),
@@ -276,28 +286,43 @@ def fraud_rules(
                 & (F.col("amount_usd") > 5 * F.col("_account_median")),
                 "dormant_reactivation": dormant_reactivation(F.col("_dormant")),
                 "account_takeover": account_takeover(F.col("_home")),
+                "spending_spike": spending_spike(),
             }
         )
     )
-    # `spending_spike` is the catch-all: a spike that no more specific rule explains (a reactivated
-    # dormant account, a takeover, structured or passed-through money are spikes too).
-    specific = reduce(operator.or_, (F.coalesce(F.col(r), F.lit(False)) for r in RULE_WEIGHTS if r != "spending_spike"))
-    flagged = flagged.withColumn("spending_spike", spending_spike() & ~specific)
-    fired: list[Column] = [F.when(F.coalesce(F.col(r), F.lit(False)), F.lit(r)) for r in RULE_WEIGHTS]
-    score = sum(F.when(F.coalesce(F.col(r), F.lit(False)), F.lit(w)).otherwise(0) for r, w in RULE_WEIGHTS.items())
+    # The rules judged on few candidate rows fire on few rows: merged with the others' (few too) by id,
+    # never joined into the whole batch.
+    few_rules = {
+        "structuring": structuring,
+        "round_amount_burst": round_amount_burst,
+        "rapid_pass_through": rapid_pass_through,
+    }
+    row_rules = [r for r in RULE_WEIGHTS if r not in few_rules]
+    fired_by_row = by_row.where(_any(row_rules)).select(*FLAGGED_COLUMNS, *row_rules)
+    fired_few = (
+        reduce(
+            DataFrame.unionByName, (rule(batch).withColumn("_rule", F.lit(name)) for name, rule in few_rules.items())
+        )
+        .groupBy("transaction_id")
+        .agg(*(F.max(F.col("_rule") == name).alias(name) for name in few_rules))
+    )
+    fired_few = batch.join(F.broadcast(fired_few), "transaction_id").select(*FLAGGED_COLUMNS, *few_rules)
+    flagged = (
+        fired_by_row.unionByName(fired_few, allowMissingColumns=True)
+        .groupBy(*FLAGGED_COLUMNS)
+        .agg(*(F.coalesce(F.max(r), F.lit(False)).alias(r) for r in RULE_WEIGHTS))
+        # `spending_spike` is the catch-all: a spike that no more specific rule explains (a reactivated
+        # dormant account, a takeover, structured or passed-through money are spikes too).
+        .withColumn("spending_spike", F.col("spending_spike") & ~_any(r for r in RULE_WEIGHTS if r != "spending_spike"))
+    )
+    fired: list[Column] = [F.when(F.col(r), F.lit(r)) for r in RULE_WEIGHTS]
+    score = sum(F.when(F.col(r), F.lit(w)).otherwise(0) for r, w in RULE_WEIGHTS.items())
     return (
         flagged.withColumn("_rules", F.array_compact(F.array(*fired)))
         .where(F.size("_rules") > 0)
         .withColumn("risk_score", F.least(F.lit(100), score).cast("decimal(5,2)"))
         .select(
-            "transaction_id",
-            "transaction_key",
-            "transaction_date",
-            "transaction_ts",
-            "customer_key",
-            "account_key",
-            "merchant_key",
-            "amount_usd",
+            *FLAGGED_COLUMNS[:-1],
             F.array_join("_rules", ",").alias("rules"),
             F.size("_rules").alias("rule_count"),
             "risk_score",
@@ -309,3 +334,8 @@ def fraud_rules(
             "batch_date",
         )
     )
+
+
+def _any(rules: Iterable[str]) -> Column:
+    """Whether any of the rules' columns is true (null counts as not fired)."""
+    return reduce(operator.or_, (F.coalesce(F.col(r), F.lit(False)) for r in rules))
