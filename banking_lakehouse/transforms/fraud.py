@@ -1,12 +1,17 @@
 """Fraud rules (docs/fraud.md) as Spark window functions over the batch and the earlier batches' statistics.
 
-On the first batch there is no history, so `spending_spike` cannot fire; it needs at least
-MIN_HISTORY earlier transactions of the customer, whose mean and sample standard deviation come from
-exact running sums (`fraud_history`). `risky_merchant_night` compares with the account's median over
-its earlier transactions and the batch (the batch alone on the first day). Since the median is kept
-in bounded state, "earlier" means the account's MEDIAN_WINDOW most recent earlier transactions: the
-result equals the median over the whole history while an account has at most that many, and follows
-its recent habit after.
+Most rules judge each row within its account's rows: one shuffle of the batch by account serves all their
+windows. Rules whose rows are rare by shape (`structuring`, `round_amount_burst`, `rapid_pass_through`:
+amounts in a band, round amounts, large in and out) are judged on those few candidate rows alone and merged
+with the others' flagged rows by id, so they add a filtered read of the day, not work on every row.
+
+On the first batch there is no history, so `spending_spike` and `account_takeover` cannot fire; the spike
+needs at least MIN_HISTORY earlier transactions of the customer, whose mean and sample standard deviation
+come from exact running sums (`fraud_history`). `risky_merchant_night` and `account_takeover` compare with
+the account's median over its earlier transactions and the batch (the batch alone on the first day). Since
+the median and the account's habits are kept in bounded state, "earlier" means the account's MEDIAN_WINDOW
+most recent earlier transactions: the result equals the one over the whole history while an account has at
+most that many, and follows its recent habit after.
 """
 
 from __future__ import annotations
@@ -199,7 +204,9 @@ def rapid_pass_through(batch: DataFrame) -> DataFrame:
     of at least PASS_THROUGH_MIN_USD and a later debit of between PASS_THROUGH_SHARE and all of it (both
     flagged; a join of those few large rows)."""
     large = batch.where(
-        (F.col("amount_usd") >= PASS_THROUGH_SHARE * PASS_THROUGH_MIN_USD) & ~F.col("is_outlier")
+        (F.col("amount_usd") >= PASS_THROUGH_SHARE * PASS_THROUGH_MIN_USD)
+        & ~F.col("is_outlier")
+        & (F.col("account_key") != -1)  # the unknown account is no one's: no money passes through it
     ).select(
         "transaction_id",
         "account_key",

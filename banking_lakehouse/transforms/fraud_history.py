@@ -2,8 +2,9 @@
 
 Each day's statistics are the previous day's plus the day's facts, in bounded state:
 
-- per customer, the count, Σ amount_usd and Σ amount_usd² of its ordinary amounts as exact decimals: the mean and sample
-  standard deviation `spending_spike` needs follow from them for any history length;
+- per customer, the count, Σ amount_usd and Σ amount_usd² of its ordinary amounts (up to LARGE_AMOUNT_USD)
+  as exact decimals: the mean and sample standard deviation `spending_spike` needs follow from them for
+  any history length;
 - per account, its MEDIAN_WINDOW most recent transactions (by transaction_ts, then transaction_id): their
   amounts (an exact median over an unbounded history cannot be kept in bounded state), channels and
   countries (the account's habits `account_takeover` compares with), and when it was last active
