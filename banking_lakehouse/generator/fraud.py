@@ -125,11 +125,15 @@ class _Injection:
     def take(self, k: int) -> np.ndarray:
         return np.array([next(self._free) for _ in range(k)], dtype=np.int64)
 
+    def _organic_ts(self, account: int) -> np.ndarray:
+        """The times of a taken account's own organic rows."""
+        lo, hi = np.searchsorted(self._history_accounts, [account, account + 1])
+        return self._history_ts[lo:hi]
+
     def business_times(self, account: int, k: int, span: int) -> np.ndarray:
         """k distinct seconds within `span` in business hours, where the account stays under the velocity
         pattern (fewer than VELOCITY_MIN rows in any VELOCITY_SECONDS) with its organic rows."""
-        lo, hi = np.searchsorted(self._history_accounts, [account, account + 1])
-        organic = self._history_ts[lo:hi]
+        organic = self._organic_ts(account)
         for _attempt in range(1_000):  # a busy hour is rare: the first attempt nearly always fits
             start = self.day0 + int(self.rng.integers(BUSINESS_HOURS[0], BUSINESS_HOURS[1] - span + 1))
             times = start + np.sort(self.rng.choice(span, k, replace=False))
@@ -142,8 +146,7 @@ class _Injection:
     def quiet_start(self, account: int, span: int, margin: int) -> int:
         """A start in the day for `span` seconds of a burst with none of the account's organic rows within
         `margin` of it: a windowed rule then fires on the burst's rows only."""
-        lo, hi = np.searchsorted(self._history_accounts, [account, account + 1])
-        organic = self._history_ts[lo:hi]
+        organic = self._organic_ts(account)
         for _attempt in range(1_000):  # an account has a few rows a day: the first attempts nearly always fit
             start = self.day0 + int(self.rng.integers(0, 86_400 - span))
             if not ((organic >= start - margin) & (organic <= start + span + margin)).any():
