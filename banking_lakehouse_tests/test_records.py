@@ -7,6 +7,7 @@ the csv module), so any difference between the two is a bug in the fast path.
 
 import csv
 import datetime as dt
+import gzip
 import unicodedata
 from pathlib import Path
 
@@ -159,6 +160,16 @@ def test_hostile_csv_parses_as_the_reference_does(tmp_path, encoding, bom, chunk
     assert len(rows) == len(expected_rows)
     for row, expected in zip(rows, expected_rows, strict=True):
         assert row == expected
+
+
+@pytest.mark.parametrize("chunk", [7, None])
+def test_a_gzipped_delivery_parses_as_its_content_does(tmp_path, chunk):
+    content = hostile_csv(bom=True)
+    path = tmp_path / "transactions.csv.gz"
+    path.write_bytes(gzip.compress(content))
+    expected_rows, expected_report = reference(content, list(TRANSACTIONS.columns), "utf-8")
+    rows, report = parsed(path, "transactions", "utf-8", chunk)
+    assert (rows, report) == (expected_rows, expected_report)
 
 
 MALFORMED, ENCODING, CHARACTER = "malformed_record", "invalid_encoding", "invalid_character"

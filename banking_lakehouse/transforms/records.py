@@ -480,7 +480,7 @@ class ParseJob:
 
 def parse_files(jobs: list[ParseJob], workers: int = 2) -> list[FileReport]:
     """`parse_file` of every job, the files spread (largest first) over up to `workers` fresh interpreter
-    processes working at once: parsing is pure Python, so each core parses its own files. Child processes,
+    processes working at once: parsing holds a core (and the GIL for its Python steps), so each core parses its own files. Child processes,
     not fork: the caller may be running a JVM's threads. Raises RawFileError of the first unreadable file."""
 
     def size(job: ParseJob) -> int:
