@@ -480,8 +480,9 @@ class ParseJob:
 
 def parse_files(jobs: list[ParseJob], workers: int = 2) -> list[FileReport]:
     """`parse_file` of every job, the files spread (largest first) over up to `workers` fresh interpreter
-    processes working at once: parsing holds a core (and the GIL for its Python steps), so each core parses its own files. Child processes,
-    not fork: the caller may be running a JVM's threads. Raises RawFileError of the first unreadable file."""
+    processes working at once: parsing keeps a core busy (and holds the GIL for its Python steps), so each core
+    parses its own files. Child processes, not fork: the caller may be running a JVM's threads. Raises
+    RawFileError of the first unreadable file."""
 
     def size(job: ParseJob) -> int:
         return job.path.stat().st_size if job.path.is_file() else 0  # a missing file fails in parse_file
