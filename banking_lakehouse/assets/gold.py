@@ -7,7 +7,7 @@ facts to, and what the warehouse's dimension holds): dim_customer and dim_accoun
 the merged versions, so each transaction points at the version valid at its time.
 """
 
-from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, BackfillPolicy, asset, multi_asset
+from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, BackfillPolicy, Output, asset, multi_asset
 from pyspark.sql import DataFrame
 
 from banking_lakehouse.partitions import daily_partitions_def
@@ -77,7 +77,8 @@ def gold_dimensions(
     dim_merchant_snapshots: DataFrame,
 ):
     """Merges the run's snapshots into each dimension, committed whole (re-runs and backfills of earlier
-    days never bring older values back nor duplicate or cut versions)."""
+    days never bring older values back nor duplicate or cut versions). A history-keeping dimension's
+    merge is cached while its versions are counted and written, so it is computed once."""
     snapshots = {
         "dim_customer": dim_customer_snapshots,
         "dim_account": dim_account_snapshots,
@@ -93,7 +94,7 @@ def gold_dimensions(
         # One file sorted by key: the same bytes whatever the run's shape.
         dimension = gold.merged_dimension(current, day, d).repartition(1)
         if d.version_key:
-            dimension = dimension.sortWithinPartitions(d.key, "valid_from")
+            dimension = dimension.sortWithinPartitions(d.key, "valid_from").persist()
             counts = versions.rows_after_each_batch(dimension, context.partition_keys)
         else:
             dimension = dimension.sortWithinPartitions(d.key)
@@ -102,8 +103,11 @@ def gold_dimensions(
             context.add_asset_metadata(
                 {"dagster/row_count": rows}, asset_key=AssetKey(d.current_path), partition_key=date
             )
-        merged.append(dimension)
-    return tuple(merged)
+        merged.append((d.name, dimension))
+    for name, dimension in merged:
+        yield Output(dimension, output_name=name)
+    for _, dimension in merged:
+        dimension.unpersist()
 
 
 @asset(
