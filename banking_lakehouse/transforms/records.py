@@ -394,6 +394,8 @@ def _chunk_table(
 ) -> pa.Table:
     """A chunk's records in the output `schema`, in order. The usual records of a UTF-8 CSV file (valid, no control
     character, split without a parser) at once by pyarrow; the others (and JSON lines, other encodings) one by one."""
+    # Plain UTF-8 only, not `_is_utf8`: decoding as utf-8-sig drops a BOM from any record's text, so its text is
+    # not its bytes and the record keeps `_raw`, which the per-record path gives it.
     if fields is None or codecs.lookup(spec.encoding).name != "utf-8":
         return _per_record_table(records, spec.columns, spec.encoding, fields, extra, schema)
     texts, suspect = _utf8_texts(records.column(1))
