@@ -29,7 +29,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
-setup: $(VENV)/.installed  ## create .venv and install the project (Spark, Java and PostgreSQL come from pip)
+setup: $(VENV)/.installed  ## create .venv and install the project (Spark, Java and PostgreSQL come from pip); record the Spark driver's AOT cache once
+	$(BIN)/python -m banking_lakehouse java-cache
 
 $(DAGSTER_HOME)/dagster.yaml: $(INSTANCE) FORCE  ## re-copied whenever BANKING_DAGSTER_STORAGE switches the file
 	mkdir -p $(DAGSTER_HOME)

@@ -1,10 +1,10 @@
-"""Small operational commands: python -m banking_lakehouse {stop-postgres|s3-server|dagster-storage-url|psql|psql-admin|dsn|sql}"""
+"""Small operational commands: python -m banking_lakehouse {stop-postgres|s3-server|dagster-storage-url|psql|psql-admin|dsn|sql|java-cache}"""
 
 import logging
 import sys
 import threading
 
-from banking_lakehouse import connect, dagster_storage, lake_sql, settings
+from banking_lakehouse import aot_training, connect, dagster_storage, lake_sql, settings
 from banking_lakehouse.resources.postgres import stop_embedded
 
 S3_PORT = 9000
@@ -59,7 +59,8 @@ COMMANDS = {
     "psql": lambda: connect.open_psql(True, sys.argv[2:]),
     "psql-admin": lambda: connect.open_psql(False, sys.argv[2:]),
     "dsn": connect.print_dsns,
-    "sql": lambda: lake_sql.main(sys.argv[2:]),  # its own options: python -m banking_lakehouse sql --help
+    "sql": lambda: lake_sql.main(sys.argv[2:]),
+    "java-cache": aot_training.main,  # its own options: python -m banking_lakehouse sql --help
 }
 PASSES_ARGUMENTS = {"psql", "psql-admin", "sql"}  # psql's own, or sql's: python -m banking_lakehouse psql -c "SELECT 1"
 

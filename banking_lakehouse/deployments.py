@@ -24,6 +24,7 @@ from dagster_aws.s3 import S3Resource
 from banking_lakehouse import settings
 from banking_lakehouse.resources.core_banking import CoreBankingSource
 from banking_lakehouse.resources.delivery import DeliverySource
+from banking_lakehouse.resources.java import driver_java_options
 from banking_lakehouse.resources.lake import LakeIOManager, LakeResource
 from banking_lakehouse.resources.pii import PiiKeyResource
 from banking_lakehouse.resources.postgres import PostgresResource
@@ -46,12 +47,6 @@ SPARK_SEMANTICS = {
 SPARK_LOCAL = {
     "spark.master": "local[*]",
     "spark.driver.memory": "2g",
-    # A batch JVM on 2 cores, where a run executes each query once: the parallel collector (cheaper write
-    # barriers, no concurrent marking threads) over G1, and the optimising JIT (C2) kept for code that runs
-    # long (thresholds 10x the defaults): at the defaults C2 compiled the planner's and each query's code
-    # and took ~60 of the JVM's ~160 CPU seconds of a 1M-row day; raised, ~40 of ~140, the day ~6 s faster.
-    "spark.driver.extraJavaOptions": "-XX:+UseParallelGC -XX:Tier4InvocationThreshold=50000"
-    " -XX:Tier4CompileThreshold=60000 -XX:Tier4BackEdgeThreshold=400000",
     # The silver classification is cached once and read twice: compressing its columns cost more CPU than
     # the memory it saved (1M rows: a few hundred MB, within the driver's 2 GB).
     "spark.sql.inMemoryColumnarStorage.compressed": "false",
@@ -94,7 +89,7 @@ def spark_config(name: str | None = None) -> dict[str, str]:
     name = name or deployment()
     conf = dict(SPARK_SEMANTICS)
     if name == "local":
-        conf |= SPARK_LOCAL
+        conf |= SPARK_LOCAL | {"spark.driver.extraJavaOptions": driver_java_options()}
     elif name == "docker":
         conf["spark.master"] = "local[*]"
     elif settings.spark_remote():

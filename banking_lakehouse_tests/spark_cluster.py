@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pyspark
 
-from banking_lakehouse.resources.spark import find_java_home
+from banking_lakehouse.resources.java import spark_java_home
 
 SPARK_HOME = Path(pyspark.__file__).parent
 LOOPBACK = "127.0.0.1"
@@ -67,7 +67,7 @@ def _spark_env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "SPARK_LOCAL_IP"}  # pandera's 127.0.0.1, not ours
     return {
         **env,
-        "JAVA_HOME": find_java_home(),
+        "JAVA_HOME": spark_java_home(),
         "SPARK_HOME": str(SPARK_HOME),
         "PYSPARK_PYTHON": sys.executable,
         "SPARK_LOG_DIR": str(tmp / "logs"),

