@@ -44,15 +44,14 @@ def record(rows: int = TRAINING_ROWS) -> Path | None:
     staged = cache.with_name(f".{cache.name}.{os.getpid()}")
     options = f"{DRIVER_JAVA_OPTIONS} -XX:AOTCacheOutput={staged}"
     with tempfile.TemporaryDirectory(prefix="banking-aot-") as tmp:
-        env = {
-            **os.environ,
+        # Only the training's own settings: never the user's lake, landing zone, warehouse or Spark overrides.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("BANKING_", "DAGSTER_"))}
+        env |= {
             "BANKING_DATA_DIR": tmp,
             "DAGSTER_HOME": tmp,
-            "BANKING_DEPLOYMENT": "local",
             "BANKING_SOURCE": "synthetic",
             "BANKING_SPARK_CONF": shlex.join([f"spark.driver.extraJavaOptions={options}"]),
         }
-        env.pop("BANKING_PG_DSN", None)  # the training's warehouse is its own embedded one
         Path(tmp, "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         demo = [sys.executable, "-m", "banking_lakehouse.demo", "--date", TRAINING_DAY, "--rows", str(rows)]
         stop = [sys.executable, "-m", "banking_lakehouse", "stop-postgres"]
@@ -70,5 +69,9 @@ def record(rows: int = TRAINING_ROWS) -> Path | None:
 
 
 def main() -> None:
-    cache = record()
-    print(f"Spark driver AOT cache: {cache}" if cache else "Java < 25: no AOT cache")
+    """Records the cache when it is missing, saying so on stderr (stdout stays the caller's: `make psql SQL=...`)."""
+    cache = aot_cache()
+    if cache is None or cache.exists():
+        return
+    print(f"recording the Spark driver's AOT cache (once, ~1.5 min) in {cache} ...", file=sys.stderr, flush=True)
+    record()
