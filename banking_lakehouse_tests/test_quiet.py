@@ -29,7 +29,7 @@ def test_the_code_location_and_a_local_spark_session_print_nothing(tmp_path):
     assert done.returncode == 0, done.stderr
     assert (done.stdout, done.stderr) == ("", "")
     jvm_log = (tmp_path / "logs" / "spark-driver.log").read_text()
-    assert "incubator" in jvm_log  # the JVM's own notice went to the log, not to the console
+    assert "NativeCodeLoader" in jvm_log  # Spark's own warning at start went to the log, not to the console
 
 
 def _location_status(port: int) -> str | None:
