@@ -7,8 +7,8 @@ start-up is inside the run, as it is for a user. With --landing, the day is read
 instead of being generated in the run. Last line: one JSON object with
 total_seconds, peak_rss_bytes (this process plus the Spark JVM and parse workers), ratio (total_seconds
 over the 60 s target for 1M rows, scaled to --rows), jvm_cpu_seconds (the Spark JVM's CPU: total, JIT
-compiler, garbage collector), stages (seconds per Dagster step, `raw_delivery`
-being generation and parsing) and rows.
+compiler, garbage collector), java (the driver's Java version and whether it started from the AOT cache),
+stages (seconds per Dagster step, `raw_delivery` being generation and parsing) and rows.
 """
 
 import argparse
@@ -17,7 +17,7 @@ import json
 import time
 
 from dagster import DagsterInstance
-from harness import PeakMemory, fresh_lake, jvm_cpu_seconds, private_definitions, run_range, step_seconds
+from harness import PeakMemory, fresh_lake, jvm_cpu_seconds, private_definitions, run_range, spark_java, step_seconds
 
 TARGET_SECONDS_PER_MILLION = 60  # issue 13: 1M transactions end to end in <= 60 s on 2 cores
 
@@ -47,6 +47,7 @@ def main() -> None:
                 "peak_rss_bytes": memory.peak_bytes,
                 "peak_rss_gib": round(memory.peak_bytes / 2**30, 2),
                 "jvm_cpu_seconds": jvm_cpu,
+                "java": spark_java(),
                 "silver_rows": lake.partition_stats(["silver", "transactions"], args.date)["rows"],
                 "stages": dict(sorted(stages.items(), key=lambda kv: -kv[1])),
             }
