@@ -59,8 +59,8 @@ COMMANDS = {
     "psql": lambda: connect.open_psql(True, sys.argv[2:]),
     "psql-admin": lambda: connect.open_psql(False, sys.argv[2:]),
     "dsn": connect.print_dsns,
-    "sql": lambda: lake_sql.main(sys.argv[2:]),
-    "java-cache": aot_training.main,  # its own options: python -m banking_lakehouse sql --help
+    "sql": lambda: lake_sql.main(sys.argv[2:]),  # its own options: python -m banking_lakehouse sql --help
+    "java-cache": aot_training.main,
 }
 PASSES_ARGUMENTS = {"psql", "psql-admin", "sql"}  # psql's own, or sql's: python -m banking_lakehouse psql -c "SELECT 1"
 
