@@ -60,7 +60,7 @@ COMMANDS = {
     "psql-admin": lambda: connect.open_psql(False, sys.argv[2:]),
     "dsn": connect.print_dsns,
     "sql": lambda: lake_sql.main(sys.argv[2:]),  # its own options: python -m banking_lakehouse sql --help
-    "java-cache": aot_training.main,
+    "java-cache": aot_training.record,
 }
 PASSES_ARGUMENTS = {"psql", "psql-admin", "sql"}  # psql's own, or sql's: python -m banking_lakehouse psql -c "SELECT 1"
 

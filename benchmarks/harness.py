@@ -16,7 +16,7 @@ from dagster import DagsterEventType, DagsterInstance, Definitions
 from banking_lakehouse import deployments, settings
 from banking_lakehouse.definitions import build_definitions
 from banking_lakehouse.resources.delivery import DeliverySource
-from banking_lakehouse.resources.java import aot_cache, chosen_java
+from banking_lakehouse.resources.java import chosen_java, recorded_aot_cache
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.postgres import PostgresResource
 
@@ -101,8 +101,7 @@ def jvm_cpu_seconds() -> dict[str, float]:
 def spark_java() -> dict[str, object]:
     """The Java major version the local Spark driver runs on, and whether it starts from the AOT cache
     (`make setup` records it; without it a run's JVM loads and profiles Spark's code anew)."""
-    cache = aot_cache()
-    return {"major": chosen_java().major, "aot_cache": cache is not None and cache.exists()}
+    return {"major": chosen_java().major, "aot_cache": recorded_aot_cache() is not None}
 
 
 class PeakMemory:

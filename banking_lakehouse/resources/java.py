@@ -29,7 +29,8 @@ import pyspark
 
 MIN_JAVA = 17
 AOT_JAVA = 25  # the first Java whose AOT cache holds method profiles as well as linked classes
-SPARK_MODULE_OPTION = "--add-modules=jdk.incubator.vector"
+SPARK_MODULE = "jdk.incubator.vector"  # what Spark's launcher adds to every JVM (only MLlib's BLAS uses it)
+SPARK_MODULE_OPTION = f"--add-modules={SPARK_MODULE}"
 WRAPPED_HOME_FILE = "wrapped-java-home"  # in a wrapper's home: the home of the Java it runs
 # A batch JVM on 2 cores, where a run executes each query once: the parallel collector (cheaper write
 # barriers, no concurrent marking threads) over G1, and the optimising JIT (C2) kept for code that runs
@@ -98,7 +99,7 @@ def _key(java: Java) -> str:
 def spark_java_home() -> str:
     """A JAVA_HOME Spark's launcher can start JVMs with: the chosen Java, or its wrapper if it lacks the module."""
     java = chosen_java()
-    if SPARK_MODULE_OPTION.split("=", 1)[1] in java.modules:
+    if SPARK_MODULE in java.modules:
         return str(java.home)
     wrapper_home = cache_dir() / f"wrapper-{_key(java)}"
     script = _WRAPPER.format(option=shlex.quote(SPARK_MODULE_OPTION), java=shlex.quote(str(java.home / "bin" / "java")))
@@ -121,9 +122,13 @@ def aot_cache() -> Path | None:
     return cache_dir() / f"spark-{_key(java)}.aot" if java.major >= AOT_JAVA else None
 
 
+def recorded_aot_cache() -> Path | None:
+    """The AOT cache, once a training run has recorded it."""
+    cache = aot_cache()
+    return cache if cache is not None and cache.exists() else None
+
+
 def driver_java_options() -> str:
     """The local driver's JVM options: DRIVER_JAVA_OPTIONS, and its start from the AOT cache once recorded."""
-    cache = aot_cache()
-    return (
-        f"{DRIVER_JAVA_OPTIONS} -XX:AOTCache={cache}" if cache is not None and cache.exists() else DRIVER_JAVA_OPTIONS
-    )
+    cache = recorded_aot_cache()
+    return f"{DRIVER_JAVA_OPTIONS} -XX:AOTCache={cache}" if cache else DRIVER_JAVA_OPTIONS
