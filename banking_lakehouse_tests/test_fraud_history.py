@@ -121,7 +121,8 @@ def test_a_window_stored_before_channels_were_kept_reads_them_as_unknown(spark, 
     facts = _last(_facts(spark, lake, DAYS[:2]), MEDIAN_WINDOW)
     first_day = {r.transaction_id for r in _facts(spark, lake, [DAYS[0]]).select("transaction_id").collect()}
     assert new == {k: [(None, None) if e[1] in first_day else e[3:] for e in v] for k, v in facts.items()}
-    habits = {r.account_key: r._habit_n for r in account_habits(state).collect()}
+    served = state.withColumn("batch_date", F.lit(DAYS[2]).cast("date"))  # the day after the window's
+    habits = {r.account_key: r._habit_n for r in account_habits(served).collect()}
     assert habits == {k: sum(e[1] not in first_day for e in v) for k, v in facts.items()}
 
 
@@ -129,7 +130,8 @@ def test_mean_and_deviation_from_running_sums_match_avg_and_stddev_samp(spark, l
     state = spark.createDataFrame([], SPENDING.schema)
     for day in DAYS:
         state = customer_spending(state, _facts(spark, lake, [day]))
-    profile = {r.customer_key: r for r in spending_profile(state).collect()}
+    served = state.withColumn("batch_date", F.lit(None).cast("date"))
+    profile = {r.customer_key: r for r in spending_profile(served).collect()}
     direct = (
         _facts(spark, lake, DAYS)
         .where(f"customer_key != -1 AND amount_usd <= {LARGE_AMOUNT_USD}")
@@ -166,10 +168,10 @@ def test_fraud_equals_the_rules_over_the_earlier_facts_themselves(spark, lake):
 
 
 def test_the_first_day_starts_empty_and_a_gap_in_the_history_is_refused(spark, lake):
-    assert previous_statistics(spark, lake, SPENDING, DAYS[0]).count() == 0
-    assert previous_statistics(spark, lake, RECENT, DAYS[1]).count() > 0
+    assert previous_statistics(spark, lake, SPENDING, [DAYS[0]]).count() == 0
+    assert previous_statistics(spark, lake, RECENT, [DAYS[1]]).count() > 0
     with pytest.raises(LakePartitionMissing) as refused:
-        previous_statistics(spark, lake, RECENT, "2024-11-16")
+        previous_statistics(spark, lake, RECENT, ["2024-11-16"])
     message = str(refused.value)
     assert "built from gold/account_recent_amounts 2024-11-15, which is missing" in message
     assert f"backfill the range from {DAYS[0]} to 2024-11-16" in message

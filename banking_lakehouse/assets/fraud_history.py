@@ -3,7 +3,7 @@ from partition d-1 and the day's facts only, so a day costs the same on the 3rd 
 history, and the dependency on the previous day is an edge of the asset graph."""
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import reduce
 from typing import NamedTuple
 
@@ -57,25 +57,28 @@ RECENT = Statistics(
 )
 
 
-def previous_statistics(spark: SparkSession, lake: LakeResource, table: Statistics, date: str) -> DataFrame:
-    """Partition date-1 of a statistics table; empty on the first day of history (no earlier fact).
+def previous_statistics(spark: SparkSession, lake: LakeResource, table: Statistics, dates: Sequence[str]) -> DataFrame:
+    """The statistics each day d of `dates` starts from: partition d-1 of the table, its batch_date set to d,
+    the day it serves. A day on the first day of history (no earlier fact) starts from none.
 
     A missing previous day while earlier facts exist is refused: starting from empty there would
     silently forget them.
     """
-    previous = (dt.date.fromisoformat(date) - dt.timedelta(days=1)).isoformat()
-    try:
-        return lake.read(spark, table.key, [previous])
-    except LakePartitionMissing as missing:
-        earlier = sorted(d for d in lake.list_partitions(FACT_KEY) if d < date)
+    stored = set(lake.list_partitions(table.key))
+    previous = [(d, (dt.date.fromisoformat(d) - dt.timedelta(days=1)).isoformat()) for d in dates]
+    for date, day_before in previous:
+        earlier = [] if day_before in stored else sorted(d for d in lake.list_partitions(FACT_KEY) if d < date)
         if earlier:
             name = "/".join(table.key)
             raise LakePartitionMissing(
-                f"{name} {date} is built from {name} {previous}, which is missing, while facts of earlier days "
+                f"{name} {date} is built from {name} {day_before}, which is missing, while facts of earlier days "
                 f"exist ({earlier[0]} .. {earlier[-1]}): starting from empty would forget them. Materialize "
-                f"{name} for {previous} first (or backfill the range from {earlier[0]} to {date})"
-            ) from missing
-    return spark.createDataFrame([], table.schema)
+                f"{name} for {day_before} first (or backfill the range from {earlier[0]} to {date})"
+            )
+    present = [day_before for _, day_before in previous if day_before in stored]
+    if not present:
+        return spark.createDataFrame([], f"{table.schema}, batch_date date")
+    return lake.read(spark, table.key, present).withColumn("batch_date", F.date_add("batch_date", 1))
 
 
 def _running_statistics(table: Statistics) -> AssetsDefinition:
@@ -91,7 +94,7 @@ def _running_statistics(table: Statistics) -> AssetsDefinition:
         context: AssetExecutionContext, spark: SparkResource, lake: LakeResource, fact: DataFrame
     ) -> DataFrame:
         session = spark.spark_session
-        state = previous_statistics(session, lake, table, context.partition_keys[0])
+        state = previous_statistics(session, lake, table, context.partition_keys[:1])
         per_day = []
         for d in context.partition_keys:  # a range day by day, in order, each from the one before
             day = F.lit(d).cast("date")

@@ -61,6 +61,8 @@ from banking_lakehouse.transforms.fraud_history import (
 
 # The longest time a rule looks across: every group a windowed rule fires on lies within this span.
 RULE_HORIZON_SECONDS = max(CARD_TESTING_SECONDS, VELOCITY_SECONDS, TRAVEL_SECONDS)
+# A transaction id is unique within its batch only.
+FIRED_KEY = ("batch_date", "transaction_id")
 RULE_WEIGHTS = {
     "large_amount": 40,
     "card_testing": 35,
@@ -143,8 +145,9 @@ def _debit() -> Column:
 
 
 def round_amount_burst(batch: DataFrame) -> DataFrame:
-    """Ids of the batch's outgoing transfers of whole ROUND_UNITs (in their own currency) that lie, with
-    ROUND_BURST_MIN - 1 more of the same account's, within ROUND_BURST_SECONDS (judged on those few rows)."""
+    """Ids (and batch dates) of the batch's outgoing transfers of whole ROUND_UNITs (in their own currency)
+    that lie, with ROUND_BURST_MIN - 1 more of the same account's, within ROUND_BURST_SECONDS (judged on
+    those few rows)."""
     is_round = (
         _type_in(["transfer"])
         & (F.col("amount") % ROUND_UNIT == 0)
@@ -155,13 +158,14 @@ def round_amount_burst(batch: DataFrame) -> DataFrame:
 
 
 def _dense_few(candidates: DataFrame, by: str, seconds: int, minimum: int) -> DataFrame:
-    """Ids of the candidate rows that lie in some `seconds`-long window holding `minimum` of their `by`'s."""
+    """Ids of the candidate rows that lie in some `seconds`-long window holding `minimum` of their `by`'s
+    rows of the same batch."""
     return (
         candidates.where(F.col(by) != -1)
         .withColumn("_epoch", F.col("transaction_ts").cast("long"))
-        .withColumn("_fired", _in_dense_window([by], seconds, minimum))
+        .withColumn("_fired", _in_dense_window(["batch_date", by], seconds, minimum))
         .where("_fired")
-        .select("transaction_id")
+        .select(*FIRED_KEY)
     )
 
 
@@ -189,7 +193,7 @@ def account_takeover(home: Column) -> Column:
 
 
 def structuring(batch: DataFrame) -> DataFrame:
-    """Ids of the batch's cash deposits and transfers just under the reporting threshold that lie, with
+    """Ids (and batch dates) of the batch's cash deposits and transfers just under the reporting threshold that lie, with
     STRUCTURING_MIN - 1 more of the same customer's, within STRUCTURING_SECONDS (a customer's accounts
     together: judged on those few rows, not on a shuffle of the whole batch by customer)."""
     band = (F.col("amount_usd") >= STRUCTURING_FLOOR_SHARE * REPORTING_THRESHOLD_USD) & (
@@ -200,15 +204,15 @@ def structuring(batch: DataFrame) -> DataFrame:
 
 
 def rapid_pass_through(batch: DataFrame) -> DataFrame:
-    """Ids of the money that came into an account and left it again within PASS_THROUGH_SECONDS: a credit
-    of at least PASS_THROUGH_MIN_USD and a later debit of between PASS_THROUGH_SHARE and all of it (both
-    flagged; a join of those few large rows)."""
+    """Ids (and batch dates) of the money that came into an account and left it again within
+    PASS_THROUGH_SECONDS: a credit of at least PASS_THROUGH_MIN_USD and a later debit of between
+    PASS_THROUGH_SHARE and all of it in the same batch (both flagged; a join of those few large rows)."""
     large = batch.where(
         (F.col("amount_usd") >= PASS_THROUGH_SHARE * PASS_THROUGH_MIN_USD)
         & ~F.col("is_outlier")
         & (F.col("account_key") != -1)  # the unknown account is no one's: no money passes through it
     ).select(
-        "transaction_id",
+        *FIRED_KEY,
         "account_key",
         F.col("transaction_ts").cast("long").alias("_epoch"),
         "amount_usd",
@@ -220,12 +224,16 @@ def rapid_pass_through(batch: DataFrame) -> DataFrame:
     pairs = money_in.join(
         money_out,
         (F.col("i.account_key") == F.col("o.account_key"))
+        & (F.col("i.batch_date") == F.col("o.batch_date"))
         & (F.col("o._epoch") >= F.col("i._epoch"))
         & (F.col("o._epoch") - F.col("i._epoch") <= PASS_THROUGH_SECONDS)
         & (F.col("o.amount_usd") <= F.col("i.amount_usd"))
         & (F.col("o.amount_usd") >= PASS_THROUGH_SHARE * F.col("i.amount_usd")),
     )
-    return pairs.select(F.explode(F.array("i.transaction_id", "o.transaction_id")).alias("transaction_id"))
+    return pairs.select(
+        F.col("i.batch_date").alias("batch_date"),
+        F.explode(F.array("i.transaction_id", "o.transaction_id")).alias("transaction_id"),
+    )
 
 
 # A flagged transaction's columns besides its rules (batch_date last).
@@ -246,9 +254,12 @@ def detect_fraud(
     batch: DataFrame, history: DataFrame, customers: DataFrame, accounts: DataFrame, window: int | None = None
 ) -> DataFrame:
     """The rules given the earlier transactions themselves, the reference the running statistics reproduce:
-    each account's median and habits over its `window` latest earlier transactions (None: all of them)."""
+    each account's median and habits over its `window` latest earlier transactions (None: all of them),
+    the same history serving every batch date of `batch`."""
     nothing = history.sparkSession.createDataFrame([], ACCOUNT_RECENT)
-    return fraud_rules(batch, spending_of(history), account_recent(nothing, history, window), customers, accounts)
+    served = batch.select("batch_date").distinct()
+    spending, recent = spending_of(history), account_recent(nothing, history, window)
+    return fraud_rules(batch, spending.crossJoin(served), recent.crossJoin(served), customers, accounts)
 
 
 def fraud_rules(
@@ -258,32 +269,37 @@ def fraud_rules(
 
     `spending`: per customer the count, Σ and Σ² of earlier amounts; `recent`: per account the earlier
     transactions its median and habits cover (`fraud_history.account_recent`); `customers`, `accounts`:
-    the day's dimension snapshots (home country, status).
+    the day's dimension snapshots (home country, status). Each input may hold several days, every row
+    tagged with the batch_date it serves (for the statistics: the day after the one they cover), and
+    each day is judged on its own: the batch date is part of every window, join and grouping key, so
+    a range costs one pass, not one per day.
     """
-    # Every window is over one account's rows (with the batch/history mark in the key): one shuffle by
-    # account for them all, the account's earlier amounts riding along as marked rows for its median.
+    # Every window is over one account's rows of one batch (with the batch/history mark in the key): one
+    # shuffle by account for them all, the account's earlier amounts riding along as marked rows for its median.
     batch_rows = F.col("_in_batch")
     rows = batch.withColumns({"_epoch": F.col("transaction_ts").cast("long"), "_in_batch": F.lit(True)}).unionByName(
         recent_amounts(recent).withColumn("_in_batch", F.lit(False)), allowMissingColumns=True
     )
-    group = ["account_key", "_in_batch"]
-    dormant = accounts.where(F.col("status") == "dormant").select("account_key", F.lit(True).alias("_dormant"))
+    account, customer = ["batch_date", "account_key"], ["batch_date", "customer_key"]
+    group = [*account, "_in_batch"]
+    dormant = accounts.where(F.col("status") == "dormant").select(*account, F.lit(True).alias("_dormant"))
+    homes = customers.select(*customer, F.col("country").alias("_home"))
     by_row = (
         rows.repartition("account_key")
         .withColumns(
             {
                 # The account's typical ticket over its history and this batch: robust even for a quiet account.
-                "_account_median": F.median("amount_usd").over(Window.partitionBy("account_key")),
+                "_account_median": F.median("amount_usd").over(Window.partitionBy(*account)),
                 "card_testing": card_testing(group),
                 "velocity": velocity(group),
                 **previous_card_use(group),
             }
         )
         .where(batch_rows)
-        .join(account_habits(recent), "account_key", "left")
-        .join(F.broadcast(dormant.dropDuplicates(["account_key"])), "account_key", "left")
-        .join(F.broadcast(customers.select("customer_key", F.col("country").alias("_home"))), "customer_key", "left")
-        .join(F.broadcast(spending_profile(spending)), "customer_key", "left")
+        .join(account_habits(recent), account, "left")
+        .join(F.broadcast(dormant.dropDuplicates(account)), account, "left")
+        .join(F.broadcast(homes), customer, "left")
+        .join(F.broadcast(spending_profile(spending)), customer, "left")
         .withColumns(
             {
                 "impossible_travel": impossible_travel(F.col("_home")),
@@ -310,10 +326,10 @@ def fraud_rules(
         reduce(
             DataFrame.unionByName, (rule(batch).withColumn("_rule", F.lit(name)) for name, rule in few_rules.items())
         )
-        .groupBy("transaction_id")
+        .groupBy(*FIRED_KEY)
         .agg(*(F.max(F.col("_rule") == name).alias(name) for name in few_rules))
     )
-    fired_few = batch.join(F.broadcast(fired_few), "transaction_id").select(*FLAGGED_COLUMNS, *few_rules)
+    fired_few = batch.join(F.broadcast(fired_few), list(FIRED_KEY)).select(*FLAGGED_COLUMNS, *few_rules)
     flagged = (
         fired_by_row.unionByName(fired_few, allowMissingColumns=True)
         .groupBy(*FLAGGED_COLUMNS)

@@ -70,14 +70,15 @@ def customer_spending(previous: DataFrame, facts: DataFrame) -> DataFrame:
 
 
 def spending_profile(spending: DataFrame) -> DataFrame:
-    """Mean, sample standard deviation and count per customer, as F.avg, F.stddev_samp and F.count give them."""
+    """Mean, sample standard deviation and count per customer and batch_date served, as F.avg, F.stddev_samp
+    and F.count give them."""
     n = F.col("n").cast("decimal(20,0)")
     # F.avg of decimal(18,2): the sum as decimal(28,2) over the count, rounded to decimal(22,6).
     mean = (F.col("amount_sum").cast("decimal(28,2)") / n).cast("decimal(22,6)")
     # (n Σx² - (Σx)²) / (n (n - 1)): the numerator exact (no cancellation), only the division in double.
     spread = n * F.col("amount_sq_sum") - F.col("amount_sum") * F.col("amount_sum")
     std = F.when(F.col("n") > 1, F.sqrt(spread.cast("double") / (F.col("n") * (F.col("n") - 1)).cast("double")))
-    return spending.select("customer_key", mean.alias("_mean"), std.alias("_std"), F.col("n").alias("_n"))
+    return spending.select("batch_date", "customer_key", mean.alias("_mean"), std.alias("_std"), F.col("n").alias("_n"))
 
 
 def _entries(recent: DataFrame) -> Column:
@@ -107,11 +108,12 @@ def account_recent(previous: DataFrame, facts: DataFrame, window: int | None = M
 
 
 def account_habits(recent: DataFrame) -> DataFrame:
-    """Per account, from its recent window: when it was last active (`_last_epoch`, seconds), the channels
-    and countries it used, and how many entries know them (`_habit_n`; windows stored before channels
-    were kept know none)."""
+    """Per account and batch_date served, from its recent window: when it was last active (`_last_epoch`,
+    seconds), the channels and countries it used, and how many entries know them (`_habit_n`; windows
+    stored before channels were kept know none)."""
     known = F.filter("recent", lambda e: e["channel"].isNotNull())
     return recent.select(
+        "batch_date",
         "account_key",
         F.array_max("recent.transaction_ts").cast("long").alias("_last_epoch"),
         F.array_distinct(known["channel"]).alias("_seen_channels"),
@@ -122,4 +124,4 @@ def account_habits(recent: DataFrame) -> DataFrame:
 
 def recent_amounts(recent: DataFrame) -> DataFrame:
     """One row per amount in the accounts' windows: the history the account median covers."""
-    return recent.select("account_key", F.explode("recent.amount_usd").alias("amount_usd"))
+    return recent.select("batch_date", "account_key", F.explode("recent.amount_usd").alias("amount_usd"))
