@@ -75,18 +75,21 @@ def test_the_catalogue_names_every_reason_the_code_gives_and_no_other():
 
 def test_each_reason_example_is_quarantined_with_exactly_its_reason(spark, tmp_path):
     day = dt.date(2024, 12, 2)
-    no_master = [spark.createDataFrame([], f"{ENTITIES[name].id_column} string") for name in MASTER_ENTITIES]
+    no_master = [
+        spark.createDataFrame([], f"{ENTITIES[name].id_column} string, batch_date date") for name in MASTER_ENTITIES
+    ]
     for reason in REASONS:
         entity = reason.entity
         directory = tmp_path / reason.code
         directory.mkdir()
         path = directory / entity.file
         path.write_bytes(b"\n".join([",".join(entity.columns).encode(), *reason.example]) + b"\n")
-        raw = read_raw(spark, path, file_spec(entity.name, entity.file), StagingArea.local(directory / "parsed"))[0]
+        spec = file_spec(entity.name, entity.file)
+        raw = read_raw(spark, path, spec, StagingArea.local(directory / "parsed"), day)[0]
         if entity.is_master:
-            _, quarantine = clean_master(raw, MASTER_SPECS[entity.name], day)
+            _, quarantine = clean_master(raw, MASTER_SPECS[entity.name])
         else:
-            _, quarantine = clean_transactions(raw, *no_master, day)
+            _, quarantine = clean_transactions(raw, *no_master)
         given = [row.reason for row in quarantine.collect()]
         assert given and set(given) == {reason.code}, (reason.code, given)
 

@@ -26,8 +26,9 @@ def test_quarantine_matches_manifest_exactly(spark, tmp_path, seed, rows, day):
             tmp_path / ENTITIES[entity].file,
             file_spec(entity, ENTITIES[entity].file),
             StagingArea.local(tmp_path / "parsed"),
+            date,
         )[0]
-        s, q = clean_master(raw, spec, date)
+        s, q = clean_master(raw, spec)
         silver[entity] = s.cache()
         reasons = Counter(r.reason for r in q.collect())
         assert reasons == Counter(
@@ -42,11 +43,11 @@ def test_quarantine_matches_manifest_exactly(spark, tmp_path, seed, rows, day):
             tmp_path / "transactions.csv",
             file_spec("transactions", "transactions.csv"),
             StagingArea.local(tmp_path / "parsed"),
+            date,
         )[0],
         silver["customers"],
         silver["accounts"],
         silver["merchants"],
-        date,
     )
     s = s.cache()
     reasons = Counter(r.reason for r in q.collect())

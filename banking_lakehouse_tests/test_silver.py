@@ -61,7 +61,11 @@ CASES = {
 
 def read(spark, path, entity="transactions", encoding="utf-8"):
     return read_raw(
-        spark, path, file_spec(entity, path.name, encoding), StagingArea.local(path.parent / f"parsed-{encoding}")
+        spark,
+        path,
+        file_spec(entity, path.name, encoding),
+        StagingArea.local(path.parent / f"parsed-{encoding}"),
+        BATCH,
     )[0]
 
 
@@ -69,10 +73,10 @@ def read(spark, path, entity="transactions", encoding="utf-8"):
 def cleaned(spark, tmp_path_factory):
     path = tmp_path_factory.mktemp("raw") / "transactions.csv"
     path.write_text("\n".join([HEADER, *(raw for raw, _ in CASES.values())]) + "\n")
-    customers = spark.createDataFrame([("C1",)], "customer_id string")
-    accounts = spark.createDataFrame([("A1",)], "account_id string")
-    merchants = spark.createDataFrame([("M1",)], "merchant_id string")
-    silver, quarantine = clean_transactions(read(spark, path), customers, accounts, merchants, BATCH)
+    customers = spark.createDataFrame([("C1", BATCH)], "customer_id string, batch_date date")
+    accounts = spark.createDataFrame([("A1", BATCH)], "account_id string, batch_date date")
+    merchants = spark.createDataFrame([("M1", BATCH)], "merchant_id string, batch_date date")
+    silver, quarantine = clean_transactions(read(spark, path), customers, accounts, merchants)
     return {r.source_line: r for r in silver.collect()}, {r.line_number: r for r in quarantine.collect()}
 
 
@@ -133,7 +137,7 @@ def test_master_data_first_copy_wins_and_bad_contacts_are_quarantined(spark, tmp
     ]
     path = tmp_path / "customers.csv"
     path.write_text("\n".join([",".join(spec.entity.columns), *rows]) + "\n")
-    silver, quarantine = clean_master(read(spark, path, "customers"), spec, BATCH)
+    silver, quarantine = clean_master(read(spark, path, "customers"), spec)
     kept = {r.customer_id: r for r in silver.collect()}
     assert set(kept) == {"C1"}
     assert kept["C1"].city == "Austin" and kept["C1"].country == "US" and kept["C1"].segment == "retail"
@@ -168,7 +172,7 @@ def test_core_records_keep_their_change_and_delete_times_and_files_leave_them_nu
     assert records.schema.names[:4] == [f.name for f in RECORD_SCHEMA]
     path = tmp_path / "core_accounts.parquet"
     pq.write_table(records, path)
-    silver, quarantine = clean_master(read_records(spark, str(path), file_spec("accounts", "core")), spec, BATCH)
+    silver, quarantine = clean_master(read_records(spark, str(path), file_spec("accounts", "core"), BATCH), spec)
     nulls = dict.fromkeys(CHANGE_COLUMNS)
     kept = {r.account_id: (r.currency, r.updated_at, r.deleted_at) for r in silver.collect()}
     assert kept == {
@@ -179,7 +183,7 @@ def test_core_records_keep_their_change_and_delete_times_and_files_leave_them_nu
 
     path = tmp_path / "accounts.csv"
     path.write_text(",".join(ACCOUNTS.columns) + "\nA1,C1,checking,USD,active,2020-01-01\n")
-    silver, _ = clean_master(read(spark, path, "accounts"), spec, BATCH)
+    silver, _ = clean_master(read(spark, path, "accounts"), spec)
     assert [{c: r[c] for c in CHANGE_COLUMNS} for r in silver.collect()] == [nulls]
     assert dict(silver.dtypes)["updated_at"] == dict(silver.dtypes)["deleted_at"] == "timestamp"
 
@@ -212,7 +216,7 @@ def test_a_declared_encoding_decodes_instead_of_quarantining(spark, tmp_path):
     path.write_bytes(("\r\n".join([",".join(spec.entity.columns), row]) + "\r\n").encode("latin-1"))
     as_utf8 = read(spark, path, "customers")
     assert [(r._line, r._parse_reason) for r in as_utf8.collect()] == [(2, "invalid_encoding")]
-    silver, quarantine = clean_master(read(spark, path, "customers", encoding="latin-1"), spec, BATCH)
+    silver, quarantine = clean_master(read(spark, path, "customers", encoding="latin-1"), spec)
     assert quarantine.count() == 0
     assert [(r.last_name, r.address) for r in silver.collect()] == [("Müller", "Straße 1")]
 

@@ -8,7 +8,6 @@ from functools import reduce
 
 from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, BackfillPolicy, Output, multi_asset
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from banking_lakehouse.checks.factory import CheckInputs, check_specs, evaluate
 from banking_lakehouse.contracts import CONTRACTS, column_schema
@@ -43,16 +42,8 @@ def _outs(entity: str) -> dict[str, AssetOut]:
     }
 
 
-def _union(frames: list[DataFrame]) -> DataFrame:
-    return reduce(DataFrame.unionByName, frames)
-
-
-def _for_day(df: DataFrame, date: str) -> DataFrame:
-    return df.where(F.col("batch_date") == F.lit(date).cast("date"))
-
-
 class RawReader:
-    """Reads the committed raw file of an entity for a day, in the delivery's declared encoding.
+    """Reads the committed raw files of an entity for the run's days, in each delivery's declared encoding.
 
     Parsed records live in a staging area of the lake until the silver outputs are written; what the
     reader noticed beyond records (blank lines, extra or missing optional columns) is kept per day.
@@ -62,15 +53,21 @@ class RawReader:
         self.spark, self.lake, self.area = spark, lake, area
         self.reports: dict[str, dict] = {}
 
-    def read(self, entity: str, date: str) -> DataFrame:
+    def read(self, entity: str, dates: list[str]) -> DataFrame:
+        """Every day's records as one frame, each record tagged with its batch_date."""
+        days = [self._read_day(entity, d) for d in dates]
+        return reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), days)
+
+    def _read_day(self, entity: str, date: str) -> DataFrame:
+        batch_date = dt.date.fromisoformat(date)
         delivery = self.lake.delivery(date)
         delivered = delivery["entities"][entity]
         spec = file_spec(entity, delivered["file"], delivery["encoding"])
         records = self.lake.records_uri(date, entity)
         if records is not None:  # parsed when the delivery was stored
-            df, report = read_records(self.spark, records, spec), delivered
+            df, report = read_records(self.spark, records, spec, batch_date), delivered
         else:
-            df, parsed = read_raw(self.spark, self.lake.local_raw_file(date, spec.name), spec, self.area, date)
+            df, parsed = read_raw(self.spark, self.lake.local_raw_file(date, spec.name), spec, self.area, batch_date)
             report = asdict(parsed)
         self.reports[date] = {
             "raw_records": report["records"],
@@ -122,12 +119,8 @@ def build_master_asset(entity: str):
     def _asset(context: AssetExecutionContext, spark: SparkResource, lake: LakeResource):
         session = spark.spark_session
         with raw_reader(session, lake) as reader:
-            cleaned = [
-                clean_master(reader.read(entity, d), spec, dt.date.fromisoformat(d)) for d in context.partition_keys
-            ]
-            yield from _publish(
-                context, entity, _union([s for s, _ in cleaned]), _union([q for _, q in cleaned]), session, lake, reader
-            )
+            silver, quarantine = clean_master(reader.read(entity, list(context.partition_keys)), spec)
+            yield from _publish(context, entity, silver, quarantine, session, lake, reader)
 
     return _asset
 
@@ -151,28 +144,13 @@ def silver_transactions(
     accounts: DataFrame,
     merchants: DataFrame,
 ):
-    """Amounts, timestamps and codes normalised; orphans kept and flagged against the day's master data."""
+    """Amounts, timestamps and codes normalised; orphans kept and flagged against the day's master data
+    (all days of a range in one pass)."""
     session = spark.spark_session
     with raw_reader(session, lake) as reader:
-        cleaned = [
-            clean_transactions(
-                reader.read("transactions", d),
-                _for_day(customers, d),
-                _for_day(accounts, d),
-                _for_day(merchants, d),
-                dt.date.fromisoformat(d),
-            )
-            for d in context.partition_keys
-        ]
-        yield from _publish(
-            context,
-            "transactions",
-            _union([s for s, _ in cleaned]),
-            _union([q for _, q in cleaned]),
-            session,
-            lake,
-            reader,
-        )
+        raw = reader.read("transactions", list(context.partition_keys))
+        silver, quarantine = clean_transactions(raw, customers, accounts, merchants)
+        yield from _publish(context, "transactions", silver, quarantine, session, lake, reader)
 
 
 silver_master_assets = [build_master_asset(e) for e in MASTER_ENTITIES]

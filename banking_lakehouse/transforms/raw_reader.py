@@ -8,6 +8,7 @@ raise RawFileError before Spark does any work.
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 from pathlib import Path
 
@@ -27,12 +28,13 @@ def _blank_to_null(column: str) -> Column:
 
 
 def read_raw(
-    spark: SparkSession, path: Path, spec: FileSpec, area: StagingArea, prefix: str = ""
+    spark: SparkSession, path: Path, spec: FileSpec, area: StagingArea, batch_date: dt.date
 ) -> tuple[DataFrame, FileReport]:
-    """Columns: `_raw` (record as text where it is not the UTF-8 of its bytes), `_raw_bytes` (as delivered), `_line` (where it starts), `_file`,
-    `_parse_reason` (a quarantine reason found while reading, or null) and every field as trimmed string.
+    """Columns: `_raw` (record as text where it is not the UTF-8 of its bytes), `_raw_bytes` (as delivered),
+    `_line` (where it starts), `_file`, `_parse_reason` (a quarantine reason found while reading, or null),
+    every field as trimmed string, and the `batch_date` the file was delivered for.
     """
-    parsed = area.path(*([prefix] if prefix else []), f"{spec.name}.parquet")
+    parsed = area.path(batch_date.isoformat(), f"{spec.name}.parquet")
     if isinstance(area.storage, LocalStorage):
         Path(parsed).parent.mkdir(parents=True, exist_ok=True)
         report = parse_file(path, spec, Path(parsed))
@@ -40,12 +42,12 @@ def read_raw(
         with tempfile.TemporaryDirectory() as local:
             report = parse_file(path, spec, Path(local, "records.parquet"))
             copy_file(LocalStorage.fs, str(Path(local, "records.parquet")), area.storage.fs, parsed)
-    return read_records(spark, area.spark_uri(parsed), spec), report
+    return read_records(spark, area.spark_uri(parsed), spec, batch_date), report
 
 
-def read_records(spark: SparkSession, uri: str, spec: FileSpec) -> DataFrame:
-    """The records Parquet `parse_file` (or a core extraction) wrote, as the columns silver classifies; a core
-    record's change and delete times come along, already typed."""
+def read_records(spark: SparkSession, uri: str, spec: FileSpec, batch_date: dt.date) -> DataFrame:
+    """The records Parquet `parse_file` (or a core extraction) wrote for a batch, as the columns silver
+    classifies; a core record's change and delete times come along, already typed."""
     records = spark.read.parquet(uri)
     return records.select(
         "_raw",
@@ -55,4 +57,5 @@ def read_records(spark: SparkSession, uri: str, spec: FileSpec) -> DataFrame:
         "_parse_reason",
         *[_blank_to_null(c).alias(c) for c in spec.columns],
         *[c for c in CHANGE_COLUMNS if c in records.columns],
+        F.lit(batch_date).alias("batch_date"),
     )

@@ -2,11 +2,12 @@
 
 Every delivered line ends in exactly one place: silver, or quarantine with one reason code
 (`exact_duplicate` lines are the removed second copies), so raw = silver + quarantine holds.
+Records carry the `batch_date` they were delivered for, and every rule across records (duplicates, the
+day's master data) holds within a batch: the days of a range are classified in one pass, each on its own.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 
 from pyspark.sql import Column, DataFrame, Window
@@ -78,10 +79,7 @@ MASTER_SPECS = {
 }
 
 
-def _split(
-    classified: DataFrame, entity: str, silver_columns: list[Column], batch_date: dt.date
-) -> tuple[DataFrame, DataFrame]:
-    batch = F.lit(batch_date).cast("date")
+def _split(classified: DataFrame, entity: str, silver_columns: list[Column]) -> tuple[DataFrame, DataFrame]:
     rejected = F.col("reason").isNotNull()
     # Silver and quarantine are two writes of one classification: cache it so the raw file is read,
     # typed and deduplicated once, not once per output. Only what the outputs keep is cached, and a
@@ -91,6 +89,7 @@ def _split(
         *silver_columns,
         "_file",
         "_line",
+        "batch_date",
         "reason",
         F.when(rejected, F.coalesce(F.col("_raw"), F.decode("_raw_bytes", "UTF-8"))).alias("_rejected_text"),
         F.when(rejected, F.col("_raw_bytes")).alias("_rejected_bytes"),
@@ -99,7 +98,7 @@ def _split(
         *kept.columns[: len(silver_columns)],
         F.col("_file").alias("source_file"),
         F.col("_line").alias("source_line"),
-        batch.alias("batch_date"),
+        "batch_date",
     )
     quarantine = kept.where(rejected).select(
         F.lit(entity).alias("entity"),
@@ -108,26 +107,38 @@ def _split(
         F.col("_rejected_bytes").alias("raw_bytes"),
         F.col("_file").alias("source_file"),
         F.col("_line").alias("line_number"),
-        batch.alias("batch_date"),
+        "batch_date",
     )
     return silver, quarantine
 
 
+def within_batch(*columns: str) -> Window:
+    """A window over the records of one batch sharing `columns`, in delivered order."""
+    return Window.partitionBy("batch_date", *columns).orderBy("_line")
+
+
 def number_repeated(raw: DataFrame, id_column: str, numbering: dict[str, Column]) -> DataFrame:
-    """raw with the `numbering` columns (windows over an id's records, in order), computed only for the records
-    whose id occurs more than once (a null id too, as a window groups nulls); every other record is its id's
-    only one, where each numbering is 1. Such ids are few: only their records are shuffled and numbered, never
-    the whole delivery, and they come back to their record by its line."""
-    repeated = raw.groupBy(id_column).count().where(F.col("count") > 1).select(F.col(id_column).alias("_repeated"))
-    numbered = raw.join(F.broadcast(repeated), F.col(id_column).eqNullSafe(F.col("_repeated")), "left_semi")
+    """raw with the `numbering` columns (windows over an id's records of a batch, in order), computed only for
+    the records whose id occurs more than once in its batch (a null id too, as a window groups nulls); every
+    other record is its id's only one, where each numbering is 1. Such ids are few: only their records are
+    shuffled and numbered, never the whole delivery, and they come back to their record by its line."""
+    repeated = (
+        raw.groupBy("batch_date", id_column)
+        .count()
+        .where(F.col("count") > 1)
+        .select(F.col("batch_date").alias("_batch"), F.col(id_column).alias("_repeated"))
+    )
+    same_id = (F.col("batch_date") == F.col("_batch")) & F.col(id_column).eqNullSafe(F.col("_repeated"))
+    numbered = raw.join(F.broadcast(repeated), same_id, "left_semi")
     for name, window in numbering.items():  # in order: a numbering may read the one before it
         numbered = numbered.withColumn(name, window)
-    return raw.join(F.broadcast(numbered.select("_line", *numbering)), "_line", "left").withColumns(
+    line = ["batch_date", "_line"]
+    return raw.join(F.broadcast(numbered.select(*line, *numbering)), line, "left").withColumns(
         {name: F.coalesce(name, F.lit(1)) for name in numbering}
     )
 
 
-def clean_master(raw: DataFrame, spec: MasterSpec, batch_date: dt.date) -> tuple[DataFrame, DataFrame]:
+def clean_master(raw: DataFrame, spec: MasterSpec) -> tuple[DataFrame, DataFrame]:
     """(silver, quarantine) for customers, accounts or merchants: first delivered copy of an id wins. A core
     record's `updated_at` / `deleted_at` are kept (a soft-deleted record is a valid row: the id existed);
     a delivered file's rows have them null."""
@@ -142,7 +153,7 @@ def clean_master(raw: DataFrame, spec: MasterSpec, batch_date: dt.date) -> tuple
         typed[c] = F.try_to_date(F.col(c), "yyyy-MM-dd")
     if spec.country:
         typed[spec.country] = normalized_country(spec.country)
-    occurrence = F.row_number().over(Window.partitionBy(entity.id_column).orderBy("_line"))
+    occurrence = F.row_number().over(within_batch(entity.id_column))
     rules = [
         too_long(entity.name, entity.columns),
         ("missing_required", F.greatest(*[F.col(c).isNull() for c in entity.required], F.lit(False))),
@@ -159,7 +170,7 @@ def clean_master(raw: DataFrame, spec: MasterSpec, batch_date: dt.date) -> tuple
         "reason", first_failing(rules)
     )
     columns = [*entity.columns, *CHANGE_COLUMNS]
-    return _split(classified, entity.name, [typed[c].alias(c) for c in columns], batch_date)
+    return _split(classified, entity.name, [typed[c].alias(c) for c in columns])
 
 
 def file_spec(entity: str, name: str, encoding: str = "utf-8") -> FileSpec:
@@ -209,9 +220,10 @@ def parse_timestamp(column: str) -> Column:
 
 
 def clean_transactions(
-    raw: DataFrame, customers: DataFrame, accounts: DataFrame, merchants: DataFrame, batch_date: dt.date
+    raw: DataFrame, customers: DataFrame, accounts: DataFrame, merchants: DataFrame
 ) -> tuple[DataFrame, DataFrame]:
-    """(silver, quarantine) for the day's transactions; orphans are kept and flagged."""
+    """(silver, quarantine) for the batches' transactions; orphans are kept and flagged against the master
+    data of their own batch (`customers`, `accounts`, `merchants`: silver rows with their batch_date)."""
     categorical = {
         "transaction_type": ref.TRANSACTION_TYPES,
         "channel": ref.CHANNELS,
@@ -228,9 +240,11 @@ def clean_transactions(
     amount, ts, currency, country = F.col("_amount"), F.col("_ts"), F.col("_currency"), F.col("_country")
     lowered = {c: F.col(f"_{c}") for c in categorical}
     # Exact copies share their id: both numberings are windows over an id's records.
-    exact_copy = F.row_number().over(Window.partitionBy("transaction_id", "_raw_bytes").orderBy("_line"))
+    exact_copy = F.row_number().over(within_batch("transaction_id", "_raw_bytes"))
     # A second, identical delivery is not a conflict: an id's versions are its first copies.
-    copies_of_id = F.sum((F.col("_exact_copy") == 1).cast("long")).over(Window.partitionBy("transaction_id"))
+    copies_of_id = F.sum((F.col("_exact_copy") == 1).cast("long")).over(
+        Window.partitionBy("batch_date", "transaction_id")
+    )
     amount_usd = F.col("_amount_usd")
     rules = [
         too_long("transactions", TRANSACTIONS.columns),
@@ -251,7 +265,6 @@ def clean_transactions(
         .withColumn("reason", first_failing(rules))
     )
 
-    known = lambda df, col, flag: df.select(F.col(col), F.lit(True).alias(flag))  # noqa: E731
     silver_columns = [
         "transaction_id",
         "account_id",
@@ -266,16 +279,14 @@ def clean_transactions(
         country.alias("country"),
         lowered["channel"].isin(*ref.CARD_PRESENT_CHANNELS).alias("is_card_present"),
         (amount_usd > ref.OUTLIER_THRESHOLD).alias("is_outlier"),
-        (F.to_date(ts) < F.lit(batch_date)).alias("is_late_arrival"),
+        (F.to_date(ts) < F.col("batch_date")).alias("is_late_arrival"),
     ]
-    silver, quarantine = _split(classified, "transactions", silver_columns, batch_date)
-    silver = (
-        silver.join(F.broadcast(known(customers, "customer_id", "_c")), "customer_id", "left")
-        .join(F.broadcast(known(accounts, "account_id", "_a")), "account_id", "left")
-        .join(F.broadcast(known(merchants, "merchant_id", "_m")), "merchant_id", "left")
-        .withColumn("is_orphan_customer", F.col("_c").isNull())
-        .withColumn("is_orphan_account", F.col("_a").isNull())
-        .withColumn("is_orphan_merchant", F.col("_m").isNull())
-        .drop("_c", "_a", "_m")
-    )
+    silver, quarantine = _split(classified, "transactions", silver_columns)
+    # Whether the batch's own master data knows each reference; the columns stay in silver_columns' order.
+    columns, flags = silver.columns, []
+    for name, master in (("customer", customers), ("account", accounts), ("merchant", merchants)):
+        key, flag = ["batch_date", f"{name}_id"], f"_known_{name}"
+        silver = silver.join(F.broadcast(master.select(*key, F.lit(True).alias(flag))), key, "left")
+        flags.append(F.col(flag).isNull().alias(f"is_orphan_{name}"))
+    silver = silver.select(*columns, *flags)
     return silver, quarantine
