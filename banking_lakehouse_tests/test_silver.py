@@ -59,13 +59,13 @@ CASES = {
 }
 
 
-def read(spark, path, entity="transactions", encoding="utf-8"):
+def read(spark, path, entity="transactions", encoding="utf-8", batch_date=BATCH):
     return read_raw(
         spark,
         path,
         file_spec(entity, path.name, encoding),
         StagingArea.local(path.parent / f"parsed-{encoding}"),
-        BATCH,
+        batch_date,
     )[0]
 
 
@@ -123,6 +123,39 @@ def test_every_line_is_accounted_for(cleaned):
     silver, quarantine = cleaned
     assert len(silver) + len(quarantine) == len(CASES)
     assert set(silver) | set(quarantine) == set(range(2, len(CASES) + 2))
+
+
+def test_the_batches_of_one_pass_are_each_judged_on_their_own(spark, tmp_path):
+    """Two days classified together (a backfill): an id delivered on both days is no duplicate while a
+    copy within a day is, a reference counts as known only by its own day's master data, and each day's
+    lines keep their own file's numbers and batch date."""
+    second = BATCH + dt.timedelta(days=1)
+    delivered = {
+        BATCH: [line(), line(transaction_id="T2", customer_id="C2")],
+        second: [line(), line(), line(transaction_id="T2", customer_id="C2")],
+    }
+    raw = []
+    for day, lines in delivered.items():
+        path = tmp_path / day.isoformat() / "transactions.csv"
+        path.parent.mkdir()
+        path.write_text("\n".join([HEADER, *lines]) + "\n")
+        raw.append(read(spark, path, batch_date=day))
+    master = lambda ids: spark.createDataFrame(ids, "id string, batch_date date")  # noqa: E731
+    customers = master([("C1", BATCH), ("C2", BATCH), ("C1", second)]).withColumnRenamed("id", "customer_id")
+    accounts = master([("A1", BATCH), ("A1", second)]).withColumnRenamed("id", "account_id")
+    merchants = master([("M1", BATCH), ("M1", second)]).withColumnRenamed("id", "merchant_id")
+    silver, quarantine = clean_transactions(raw[0].unionByName(raw[1]), customers, accounts, merchants)
+    kept = {
+        (r.batch_date, r.source_line): (r.transaction_id, r.is_orphan_customer, r.is_late_arrival)
+        for r in silver.collect()
+    }
+    assert kept == {
+        (BATCH, 2): ("T1", False, False),
+        (BATCH, 3): ("T2", False, False),
+        (second, 2): ("T1", False, True),
+        (second, 4): ("T2", True, True),  # C2 is not in the second day's customers
+    }
+    assert [(r.batch_date, r.line_number, r.reason) for r in quarantine.collect()] == [(second, 3, "exact_duplicate")]
 
 
 def test_master_data_first_copy_wins_and_bad_contacts_are_quarantined(spark, tmp_path):

@@ -65,9 +65,11 @@ def previous_statistics(spark: SparkSession, lake: LakeResource, table: Statisti
     silently forget them.
     """
     stored = set(lake.list_partitions(table.key))
-    previous = [(d, (dt.date.fromisoformat(d) - dt.timedelta(days=1)).isoformat()) for d in dates]
-    for date, day_before in previous:
-        earlier = [] if day_before in stored else sorted(d for d in lake.list_partitions(FACT_KEY) if d < date)
+    served = {d: (dt.date.fromisoformat(d) - dt.timedelta(days=1)).isoformat() for d in dates}
+    missing = {d: day_before for d, day_before in served.items() if day_before not in stored}
+    facts = lake.list_partitions(FACT_KEY) if missing else []
+    for date, day_before in missing.items():
+        earlier = [d for d in facts if d < date]
         if earlier:
             name = "/".join(table.key)
             raise LakePartitionMissing(
@@ -75,7 +77,7 @@ def previous_statistics(spark: SparkSession, lake: LakeResource, table: Statisti
                 f"exist ({earlier[0]} .. {earlier[-1]}): starting from empty would forget them. Materialize "
                 f"{name} for {day_before} first (or backfill the range from {earlier[0]} to {date})"
             )
-    present = [day_before for _, day_before in previous if day_before in stored]
+    present = [day_before for day_before in served.values() if day_before in stored]
     if not present:
         return spark.createDataFrame([], f"{table.schema}, batch_date date")
     return lake.read(spark, table.key, present).withColumn("batch_date", F.date_add("batch_date", 1))

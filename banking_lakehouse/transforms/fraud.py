@@ -193,9 +193,9 @@ def account_takeover(home: Column) -> Column:
 
 
 def structuring(batch: DataFrame) -> DataFrame:
-    """Ids (and batch dates) of the batch's cash deposits and transfers just under the reporting threshold that lie, with
-    STRUCTURING_MIN - 1 more of the same customer's, within STRUCTURING_SECONDS (a customer's accounts
-    together: judged on those few rows, not on a shuffle of the whole batch by customer)."""
+    """Ids (and batch dates) of the batch's cash deposits and transfers just under the reporting threshold
+    that lie, with STRUCTURING_MIN - 1 more of the same customer's, within STRUCTURING_SECONDS (a customer's
+    accounts together: judged on those few rows, not on a shuffle of the whole batch by customer)."""
     band = (F.col("amount_usd") >= STRUCTURING_FLOOR_SHARE * REPORTING_THRESHOLD_USD) & (
         F.col("amount_usd") < REPORTING_THRESHOLD_USD
     )
