@@ -239,7 +239,7 @@ def clean_transactions(
     }
     amount, ts, currency, country = F.col("_amount"), F.col("_ts"), F.col("_currency"), F.col("_country")
     lowered = {c: F.col(f"_{c}") for c in categorical}
-    # Exact copies share their id: both numberings are windows over an id's records.
+    # Exact copies share their id: both numberings are windows over an id's records of a batch.
     exact_copy = F.row_number().over(within_batch("transaction_id", "_raw_bytes"))
     # A second, identical delivery is not a conflict: an id's versions are its first copies.
     copies_of_id = F.sum((F.col("_exact_copy") == 1).cast("long")).over(
