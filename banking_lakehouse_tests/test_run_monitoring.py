@@ -51,7 +51,9 @@ def _code_server(port: int, env: dict) -> subprocess.Popen:
 def dagster_home(tmp_path):
     """The project's instance settings (launcher, monitoring, queue), with intervals short enough for a test."""
     config = yaml.safe_load((settings.PROJECT_DIR / "instance" / "dagster.yaml").read_text())
-    config["run_monitoring"] |= {"poll_interval_seconds": 1, "start_timeout_seconds": 60}
+    # A worker slow to start on a loaded machine must not be failed for that before the test kills it: the
+    # start timeout outlasts the wait for the run to start.
+    config["run_monitoring"] |= {"poll_interval_seconds": 1, "start_timeout_seconds": 180}
     config["concurrency"]["runs"]["max_concurrent_runs"] = 1  # the second run waits behind the first
     (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(config))
     return tmp_path
