@@ -254,7 +254,10 @@ def test_the_warehouse_holds_the_lakes_versions_and_the_checks_catch_broken_hist
     corrected = accounts_snapshot(spark, D2, {"A1": "active", "A2": "active"})
     lake = as_arrow(merged(b1, b2, b3), tmp_path / "in_order")
     assert load_versions(warehouse, lake) == 0
+    row_versions = "SELECT account_version_key, xmin::text FROM gold.dim_account ORDER BY 1"
+    loaded = warehouse.fetch(row_versions)
     assert load_versions(warehouse, lake) == 0  # the same batch again: nothing more, nothing less
+    assert warehouse.fetch(row_versions) == loaded  # and no row rewritten: every one was delivered unchanged
     assert warehouse.count_rows("gold.dim_account") == 5  # 3 of A1, 1 of A2, the -1 member
     assert version_problems(warehouse) == {"version_overlaps": 0, "version_gaps": 0, "version_current": 0}
 
@@ -297,6 +300,9 @@ def test_the_warehouse_holds_the_lakes_versions_and_the_checks_catch_broken_hist
     inputs = CheckInputs([batch.isoformat()], lake=None, postgres=warehouse)
     fact = AssetKey(["warehouse", "fact_transactions"])
     assert EVALUATORS["fact_versions"](fact, None, inputs) == (1, {"misplaced_dim_account_versions": 1})
+    # Each key looked up in its dimension: the rows' merchant and date keys (1) are in none, the others are.
+    missing = {"customer": 0, "account": 0, "merchant": 3, "date": 3, "transaction_type": 0}
+    assert EVALUATORS["referential"](fact, None, inputs) == (6, {f"missing_{k}_keys": n for k, n in missing.items()})
 
 
 def test_a_type_1_warehouse_becomes_a_version_warehouse_in_place(postgres):

@@ -172,10 +172,12 @@ class PostgresResource(ConfigurableResource):
         self.ensure_schema()
         staging = sql.Identifier(f"stage_{table.split('.')[1]}")
         columns = [sql.Identifier(c) for c in data.column_names]
-        updates = sql.SQL(", ").join(
-            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
-            for c in data.column_names
-            if c != key
+        values = [sql.Identifier(c) for c in data.column_names if c != key]
+        updates = sql.SQL(", ").join(sql.SQL("{} = EXCLUDED.{}").format(c, c) for c in values)
+        # A row delivered unchanged (most of a daily snapshot) is left as it is: no new row version, no index entries.
+        changed = sql.SQL("({}) IS DISTINCT FROM ({})").format(
+            sql.SQL(", ").join(sql.SQL("{}.{}").format(_qualified(table), c) for c in values),
+            sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(c) for c in values),
         )
         with self.connect() as conn:
             conn.execute(
@@ -195,13 +197,14 @@ class PostgresResource(ConfigurableResource):
                     )
                 ).rowcount
             conn.execute(
-                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) DO UPDATE SET {}").format(
+                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) DO UPDATE SET {} WHERE {}").format(
                     _qualified(table),
                     sql.SQL(", ").join(columns),
                     sql.SQL(", ").join(columns),
                     staging,
                     sql.Identifier(key),
                     updates,
+                    changed,
                 )
             )
         return deleted
