@@ -1,6 +1,6 @@
 """The code location: assembles assets, checks, jobs, schedules, sensors and resources. No logic lives here."""
 
-from dagster import Definitions, in_process_executor, load_assets_from_modules
+from dagster import Definitions, JobDefinition, load_assets_from_modules
 
 from banking_lakehouse import (
     deployments,
@@ -19,6 +19,7 @@ from banking_lakehouse.assets import (
     silver,
     warehouse,
 )
+from banking_lakehouse.executor import threaded_in_process_executor
 from banking_lakehouse.jobs import daily_pipeline_job, fraud_alerts_job
 from banking_lakehouse.schedules import daily_pipeline_schedule
 from banking_lakehouse.sensors import fraud_alerts_sensor, landing_zone_sensor
@@ -36,10 +37,17 @@ def build_definitions(resources: dict) -> Definitions:
         schedules=[daily_pipeline_schedule],
         sensors=[landing_zone_sensor, fraud_alerts_sensor],
         resources=resources,
-        # One process, one SparkSession per run: the multiprocess executor would start a JVM per step.
-        executor=in_process_executor,
+        # One process, one SparkSession per run (the multiprocess executor would start a JVM per step);
+        # steps whose inputs are ready run side by side in threads.
+        executor=threaded_in_process_executor,
     )
 
 
 settings.owner_only_files()
 defs = build_definitions(deployments.resources())
+
+
+def daily_pipeline() -> JobDefinition:
+    """The daily job as `dagster.execute_job` reconstructs it: the demo runs it with the job's own executor,
+    as a launched run does (`execute_in_process` would run its steps one after another)."""
+    return defs.resolve_job_def("daily_pipeline_job")

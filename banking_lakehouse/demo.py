@@ -18,13 +18,13 @@ import os
 import sys
 import time
 
-from dagster import DagsterInstance, build_resources
+from dagster import DagsterInstance, build_resources, execute_job, reconstructable
 
 # The demo chooses generated deliveries explicitly; the code location's default source is the landing zone.
 os.environ.setdefault("BANKING_SOURCE", "synthetic")
 
 from banking_lakehouse import settings
-from banking_lakehouse.definitions import defs
+from banking_lakehouse.definitions import daily_pipeline, defs
 from banking_lakehouse.generator.core_banking import CoreDayAlreadyApplied, apply_core_day, seed_core
 from banking_lakehouse.resources.core_banking import CoreBankingSource
 from banking_lakehouse.resources.lake import LakeResource
@@ -96,18 +96,19 @@ def _simulate_core_day(source: CoreBankingSource, seed: int, rows: int, first: s
 
 
 def _run(days: list[str], rows: int, seed: int) -> bool:
-    result = defs.resolve_job_def("daily_pipeline_job").execute_in_process(
+    with execute_job(
+        reconstructable(daily_pipeline),
+        DagsterInstance.get(),
         tags={"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]},
         run_config={
             "ops": {"raw_delivery": {"config": {"rows": rows, "seed": seed}}},
             "loggers": {"console": {"config": {"log_level": "WARNING"}}},
         },
-        instance=DagsterInstance.get(),
         raise_on_error=False,
-    )
-    if not result.success:
-        print(f"demo run {result.run_id} failed; see the Dagster UI (make dev) or the log above", file=sys.stderr)
-    return result.success
+    ) as result:
+        if not result.success:
+            print(f"demo run {result.run_id} failed; see the Dagster UI (make dev) or the log above", file=sys.stderr)
+        return result.success
 
 
 def main(argv: list[str] | None = None) -> int:

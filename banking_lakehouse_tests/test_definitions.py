@@ -6,6 +6,7 @@ from dagster import BackfillPolicy, DagsterInstance, build_schedule_context
 
 from banking_lakehouse.assets.fraud_alerts import FRAUD_ALERTS_KEY, RECONCILED_CHECK
 from banking_lakehouse.definitions import defs
+from banking_lakehouse.executor import threaded_in_process_executor
 
 KINDS_BY_LAYER = {
     "raw": {"csv", "json"},
@@ -37,6 +38,7 @@ def test_the_daily_job_runs_every_daily_asset_and_the_alert_job_the_stream():
     graph = defs.resolve_asset_graph()
     daily = defs.get_job_def("daily_pipeline_job")
     assert set(daily.asset_layer.selected_asset_keys) == set(graph.get_all_asset_keys()) - {FRAUD_ALERTS_KEY}
+    assert daily.executor_def is threaded_in_process_executor  # launched runs load PostgreSQL beside Spark
     alerts = defs.get_job_def("fraud_alerts_job")
     assert alerts.asset_layer.selected_asset_keys == {FRAUD_ALERTS_KEY}
     assert {c.name for c in alerts.asset_layer.asset_graph.get_check_keys_for_assets([FRAUD_ALERTS_KEY])} == {

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import psutil
-from dagster import DagsterEventType, DagsterInstance, Definitions
+from dagster import DagsterEventType, DagsterInstance, Definitions, JobDefinition, execute_job, reconstructable
 
 from banking_lakehouse import deployments, settings
 from banking_lakehouse.definitions import build_definitions
@@ -47,17 +47,29 @@ def dates(start: dt.date, days: int) -> list[str]:
     return [(start + dt.timedelta(days=i)).isoformat() for i in range(days)]
 
 
+_location: dict[str, Definitions] = {}  # the definitions `daily_job` reconstructs the job from
+
+
+def daily_job() -> JobDefinition:
+    """The benchmark's daily job, as `execute_job` reconstructs it (a module-level function)."""
+    return _location["defs"].resolve_job_def("daily_pipeline_job")
+
+
 def run_range(defs: Definitions, instance: DagsterInstance, first: str, last: str, rows: int, seed: int) -> str:
-    """One run of the daily job over first..last (a single-run backfill when they differ); returns the run id."""
-    result = defs.resolve_job_def("daily_pipeline_job").execute_in_process(
+    """One run of the daily job over first..last (a single-run backfill when they differ) with the job's own
+    executor, as a launched run has it (`execute_in_process` would run its steps one after another); returns
+    the run id."""
+    _location["defs"] = defs
+    with execute_job(
+        reconstructable(daily_job),
+        instance,
         tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
         run_config={"ops": {"raw_delivery": {"config": {"rows": rows, "seed": seed}}}, **QUIET},
-        instance=instance,
         raise_on_error=False,
-    )
-    if not result.success:
-        raise SystemExit(f"run {first}..{last} failed")
-    return result.run_id
+    ) as result:
+        if not result.success:
+            raise SystemExit(f"run {first}..{last} failed")
+        return result.run_id
 
 
 def step_seconds(instance: DagsterInstance, run_id: str) -> dict[str, float]:
@@ -104,6 +116,20 @@ def spark_java() -> dict[str, object]:
     return {"major": chosen_java().major, "aot_cache": recorded_aot_cache() is not None}
 
 
+def _own_memory(processes: list[psutil.Process]) -> list[psutil.Process]:
+    """The processes with memory of their own: not a fork caught before its exec (the JVM spawns `chmod`
+    for each file Hadoop writes), which shows its parent's whole RSS while sharing its pages."""
+    own = []
+    for process in processes:
+        try:
+            parent = process.parent()
+            if parent is None or (process.exe(), process.cmdline()) != (parent.exe(), parent.cmdline()):
+                own.append(process)
+        except psutil.Error:
+            pass
+    return own
+
+
 class PeakMemory:
     """Samples the RSS of this process and all its children (the Spark JVM, parse workers) in a thread.
 
@@ -120,7 +146,7 @@ class PeakMemory:
         processes, listed = [me], 0.0
         while not self._stop.is_set():
             if time.monotonic() - listed >= self.rescan:
-                processes, listed = [me, *me.children(recursive=True)], time.monotonic()
+                processes, listed = [me, *_own_memory(me.children(recursive=True))], time.monotonic()
             total = 0
             for process in processes:
                 try:

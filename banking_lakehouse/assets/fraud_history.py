@@ -27,6 +27,7 @@ from banking_lakehouse.transforms.fraud_history import (
     CUSTOMER_SPENDING,
     account_recent,
     customer_spending,
+    empty,
 )
 
 FACT_KEY = ["gold", "fact_transactions"]
@@ -79,7 +80,7 @@ def previous_statistics(spark: SparkSession, lake: LakeResource, table: Statisti
             )
     present = [day_before for day_before in served.values() if day_before in stored]
     if not present:
-        return spark.createDataFrame([], f"{table.schema}, batch_date date")
+        return empty(spark, f"{table.schema}, batch_date date")
     return lake.read(spark, table.key, present).withColumn("batch_date", F.date_add("batch_date", 1))
 
 

@@ -54,6 +54,7 @@ from banking_lakehouse.transforms.fraud_history import (
     ACCOUNT_RECENT,
     account_habits,
     account_recent,
+    empty,
     recent_amounts,
     spending_of,
     spending_profile,
@@ -256,7 +257,7 @@ def detect_fraud(
     """The rules given the earlier transactions themselves, the reference the running statistics reproduce:
     each account's median and habits over its `window` latest earlier transactions (None: all of them),
     the same history serving every batch date of `batch`."""
-    nothing = history.sparkSession.createDataFrame([], ACCOUNT_RECENT)
+    nothing = empty(history.sparkSession, ACCOUNT_RECENT)
     served = batch.select("batch_date").distinct()
     spending, recent = spending_of(history), account_recent(nothing, history, window)
     return fraud_rules(batch, spending.crossJoin(served), recent.crossJoin(served), customers, accounts)

@@ -13,7 +13,7 @@ Each day's statistics are the previous day's plus the day's facts, in bounded st
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from banking_lakehouse.fraud_patterns import LARGE_AMOUNT_USD
@@ -39,6 +39,12 @@ RECENT_FIELDS = {
 }
 RECENT_ENTRY = "struct<" + ",".join(f"{name}:{kind}" for name, kind in RECENT_FIELDS.items()) + ">"
 ACCOUNT_RECENT = f"account_key bigint, recent array<{RECENT_ENTRY}>"
+
+
+def empty(spark: SparkSession, schema: str) -> DataFrame:
+    """No rows, of `schema` (a DDL string): the statistics before the first day. Built from an RDD without
+    partitions, so no task runs for it (`createDataFrame([])` starts Python workers to read its no rows)."""
+    return spark.createDataFrame(spark.sparkContext.emptyRDD(), schema)
 
 
 def _spending_columns() -> list[Column]:

@@ -4,6 +4,7 @@ handle assets use for its raw zone and tables."""
 from __future__ import annotations
 
 import tempfile
+import threading
 from pathlib import Path
 
 from dagster import ConfigurableResource
@@ -14,6 +15,8 @@ from banking_lakehouse.resources.lake.commit import Commits
 from banking_lakehouse.resources.lake.raw_zone import RAW, RawZone
 from banking_lakehouse.resources.lake.storage import Storage, open_storage
 from banking_lakehouse.resources.lake.tables import Tables
+
+_opening = threading.Lock()  # steps in threads (banking_lakehouse.executor) open the lake once
 
 
 class LakeResource(RawZone, Tables, ConfigurableResource):
@@ -29,11 +32,12 @@ class LakeResource(RawZone, Tables, ConfigurableResource):
 
     @property
     def storage(self) -> Storage:
-        if self._storage is None:
-            storage = open_storage(self.base_uri, self.s3 or S3Resource(), self.spark_s3a)
-            self._commits = Commits(storage, self.scratch)
-            self._commits.recover()
-            self._storage = storage
+        with _opening:
+            if self._storage is None:
+                storage = open_storage(self.base_uri, self.s3 or S3Resource(), self.spark_s3a)
+                self._commits = Commits(storage, self.scratch)
+                self._commits.recover()
+                self._storage = storage
         return self._storage
 
     @property
