@@ -11,13 +11,16 @@ one PostgreSQL resource).
 
 Dagster has no threaded executor (dagster-io/dagster#4041); this one keeps Dagster's own bookkeeping
 (`ActiveExecution`: readiness, skips after failures, retries, instance pools) and its step machinery
-(each step runs exactly as the in-process executor runs it; its events reach the run in order).
+(each step runs exactly as the in-process executor runs it; its events reach the run in order). A run
+terminated (SIGINT/SIGTERM, which Dagster captures) starts no more steps and stops the running ones:
+their Spark jobs cancelled, their threads interrupted as the in-process executor's main thread would be.
 `execute_in_process` and `materialize` always use the in-process executor; a launched run (the UI, the
 daemon, `dagster asset materialize`) and `dagster.execute_job` use this one.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import queue
 import sys
@@ -26,6 +29,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 
 from dagster import Executor, Field, Int, executor
+from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster._core.events import DagsterEvent, EngineEventData
 from dagster._core.execution.api import ExecuteRunWithPlanIterable
 from dagster._core.execution.compute_logs import create_compute_log_file_key
@@ -37,9 +41,11 @@ from dagster._core.execution.plan.plan import ExecutionPlan
 from dagster._core.execution.plan.step import ExecutionStep
 from dagster._core.execution.retries import RetryMode, get_retries_config
 from dagster._utils.error import serializable_error_info_from_exc_info
+from pyspark import SparkContext
 
 DEFAULT_MAX_CONCURRENT = 2  # a Spark step and a PostgreSQL load: what 2 cores keep busy
 _STEP_DONE = object()  # a step thread's last message
+INTERRUPT_POLL_SECONDS = 0.5  # how soon a terminated run starts stopping its steps
 
 
 class ThreadedInProcessExecutor(Executor):
@@ -98,32 +104,60 @@ class ThreadedInProcessExecutor(Executor):
                 execution_plan.start(retry_mode=job_context.retry_mode, instance_concurrency_context=concurrency)
             )
             yield from _capture_logs(job_context, execution_plan, stack)
+            stopping = False  # the run was interrupted (terminated): no step starts, running ones are stopped
             try:
-                while not active.is_complete or running or ready:
-                    ready += active.get_steps_to_execute()
-                    for step in self._steps_to_start(ready, running):
-                        ready.remove(step)
-                        running[step.key] = StepThread(job_context.for_step(step, active.get_known_state()), events)
+                while (not stopping and (not active.is_complete or ready)) or running:
+                    if not stopping and active.check_for_interrupts():
+                        stopping = True
+                        active.mark_interrupted()
+                        yield DagsterEvent.engine_event(
+                            job_context,
+                            f"Interrupted: stopping the steps running in threads ({', '.join(sorted(running))})",
+                            EngineEventData.interrupted(list(running)),
+                        )
+                        _interrupt(running.values())
+                    if not stopping:
+                        ready += active.get_steps_to_execute()
+                        for step in self._steps_to_start(ready, running):
+                            ready.remove(step)
+                            running[step.key] = StepThread(job_context.for_step(step, active.get_known_state()), events)
                     yield from active.concurrency_event_iterator(job_context)
                     if not running:
-                        active.sleep_til_ready()
+                        if not stopping:
+                            active.sleep_til_ready()
                         continue
-                    key, event = events.get()
+                    try:
+                        key, event = events.get(timeout=INTERRUPT_POLL_SECONDS)
+                    except queue.Empty:
+                        continue
                     if event is not _STEP_DONE:
                         yield event
                         active.handle_event(event)
                         continue
-                    running.pop(key).finish()
+                    running.pop(key).finish(interrupted=stopping)
                     active.verify_complete(job_context, key)
                     yield from active.plan_events_iterator(job_context)
-            except BaseException:
-                if running:  # interrupted (the run terminated) or broken: their work is abandoned, never committed
+            except Exception:
+                if running:  # broken: the steps' work is abandoned (lake and warehouse commits are atomic)
                     yield DagsterEvent.engine_event(
                         job_context,
                         f"Execution stopped while steps were running in threads: {', '.join(sorted(running))}",
                         EngineEventData(error=serializable_error_info_from_exc_info(sys.exc_info())),
                     )
                 raise
+            if stopping:
+                raise DagsterExecutionInterruptedError()
+
+
+def _interrupt(threads) -> None:
+    """Stops running steps as an interrupt stops the in-process executor's: the Spark jobs they wait for
+    are cancelled, then each step's thread raises DagsterExecutionInterruptedError (Dagster records the
+    step as failed by the interrupt) when it next runs Python code."""
+    spark = SparkContext._active_spark_context
+    if spark is not None:
+        spark.cancelAllJobs()
+    for thread in threads:
+        thread.interrupt()
 
 
 class StepThread:
@@ -147,9 +181,17 @@ class StepThread:
         finally:
             self._events.put((self.key, _STEP_DONE))
 
-    def finish(self) -> None:
+    def interrupt(self) -> None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(self._thread.ident), ctypes.py_object(DagsterExecutionInterruptedError)
+        )
+
+    def finish(self, interrupted: bool = False) -> None:
+        """Joins the thread; raises what broke Dagster's step machinery in it (an interrupt the run asked
+        for, `interrupted`, is the run's to raise once every step has stopped)."""
         self._thread.join()
-        if self._error is not None:
+        expected = interrupted and isinstance(self._error, DagsterExecutionInterruptedError | KeyboardInterrupt)
+        if self._error is not None and not expected:
             raise self._error
 
 

@@ -1,12 +1,21 @@
-"""The daily job's executor: steps whose inputs are ready run at once, steps of one pool one at a time, and a
-failure abandons what depends on it while the rest of the run goes on."""
+"""The daily job's executor: steps whose inputs are ready run at once, steps of one pool one at a time, a
+failure abandons what depends on it while the rest of the run goes on, and an interrupted run stops the
+steps running in its threads."""
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 from dagster import DagsterEventType, DagsterInstance, Failure, In, Nothing, execute_job, job, op, reconstructable
 
+from banking_lakehouse import settings
 from banking_lakehouse.executor import threaded_in_process_executor
+from banking_lakehouse_tests.conftest import wait_until
 
 MEETING_TIMEOUT_SECONDS = 60
 _meeting = {"barrier": threading.Barrier(2, timeout=MEETING_TIMEOUT_SECONDS)}
@@ -70,6 +79,40 @@ def with_a_failure():
     fraud()
 
 
+def _started_then_forever(name: str) -> None:
+    Path(os.environ["EXECUTOR_TEST_DIR"], name).touch()
+    while True:
+        time.sleep(0.05)
+
+
+@op
+def loads_forever() -> None:
+    _started_then_forever("loads_forever")
+
+
+@op(pool="spark")
+def computes_forever() -> None:
+    _started_then_forever("computes_forever")
+
+
+@job(executor_def=threaded_in_process_executor)
+def until_interrupted():
+    loads_forever()
+    computes_forever()
+
+
+def run_until_interrupted() -> None:
+    """Runs `until_interrupted` (in a child process, which the test interrupts); prints what became of it."""
+    with DagsterInstance.ephemeral() as instance:
+        with execute_job(reconstructable(until_interrupted), instance, raise_on_error=False) as result:
+            failures = {
+                e.step_key: e.step_failure_data.error.cls_name
+                for e in result.all_events
+                if e.event_type == DagsterEventType.STEP_FAILURE
+            }
+            print(json.dumps({"success": result.success, "failures": failures}))
+
+
 def _run(job_fn, instance):
     with execute_job(reconstructable(job_fn), instance, raise_on_error=False) as result:
         steps = {
@@ -113,3 +156,30 @@ def test_a_failed_step_abandons_its_dependents_and_the_others_finish():
         ("fraud", DagsterEventType.STEP_SUCCESS),
     }
     assert [name for name, *_ in _spark_intervals] == ["fraud"]
+
+
+def test_an_interrupted_run_stops_the_steps_running_in_its_threads(tmp_path):
+    child = subprocess.Popen(
+        [sys.executable, "-c", "from banking_lakehouse_tests.test_executor import run_until_interrupted as r; r()"],
+        cwd=settings.PROJECT_DIR,
+        env={**os.environ, "EXECUTOR_TEST_DIR": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(
+            lambda: {p.name for p in tmp_path.iterdir()} == {"loads_forever", "computes_forever"},
+            120,
+            "both steps to start",
+        )
+        child.send_signal(signal.SIGINT)  # what Dagster sends a run worker when the run is terminated
+        out, _ = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert json.loads(out.splitlines()[-1]) == {
+        "success": False,
+        "failures": {
+            "loads_forever": "DagsterExecutionInterruptedError",
+            "computes_forever": "DagsterExecutionInterruptedError",
+        },
+    }
