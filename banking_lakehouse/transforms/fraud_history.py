@@ -42,9 +42,10 @@ ACCOUNT_RECENT = f"account_key bigint, recent array<{RECENT_ENTRY}>"
 
 
 def empty(spark: SparkSession, schema: str) -> DataFrame:
-    """No rows, of `schema` (a DDL string): the statistics before the first day. Built from an RDD without
-    partitions, so no task runs for it (`createDataFrame([])` starts Python workers to read its no rows)."""
-    return spark.createDataFrame(spark.sparkContext.emptyRDD(), schema)
+    """No rows, of `schema` (a DDL string): the statistics before the first day. Filtered to nothing, the
+    optimizer plans it as an empty local relation: no task runs for it (a bare `createDataFrame([])` in
+    local mode starts Python workers to read its no rows), in local mode and through Spark Connect alike."""
+    return spark.createDataFrame([], schema).where(F.lit(False))
 
 
 def _spending_columns() -> list[Column]:
