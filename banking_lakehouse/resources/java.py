@@ -92,8 +92,12 @@ def cache_dir() -> Path:
 
 
 def _key(java: Java) -> str:
-    """One name per Java and Spark: another venv, JDK or Spark version never shares a cache or a wrapper."""
-    return hashlib.sha256(f"{java.home.resolve()}|{pyspark.__version__}".encode()).hexdigest()[:16]
+    """One name per Java and Spark install: another venv, JDK or Spark version never shares a cache or a
+    wrapper, nor does a venv re-created at the same path (the JVM refuses a cache whose jars changed, so a
+    stale one would leave every run without it)."""
+    installed = [java.home / "lib" / "modules", Path(pyspark.__file__).parent / "jars"]
+    stamps = "|".join(str(p.stat().st_mtime_ns) if p.exists() else "-" for p in installed)
+    return hashlib.sha256(f"{java.home.resolve()}|{pyspark.__version__}|{stamps}".encode()).hexdigest()[:16]
 
 
 def spark_java_home() -> str:
