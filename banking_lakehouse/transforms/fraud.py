@@ -1,9 +1,9 @@
 """Fraud rules (docs/fraud.md) as Spark window functions over the batch and the earlier batches' statistics.
 
 Most rules judge each row within its account's rows: one shuffle of the batch by account serves all their
-windows. Rules whose rows are rare by shape (`structuring`, `round_amount_burst`, `rapid_pass_through`:
-amounts in a band, round amounts, large in and out) are judged on those few candidate rows alone and merged
-with the others' flagged rows by id, so they add a filtered read of the day, not work on every row.
+windows. Rules whose rows are rare by shape (`card_testing`, `structuring`, `round_amount_burst`, `rapid_pass_through`:
+tiny amounts, amounts in a band, round amounts, large in and out) are judged on those few candidate rows alone
+and merged with the others' flagged rows by id, so they add a filtered read of the day, not a sort of every row.
 
 On the first batch there is no history, so `spending_spike` and `account_takeover` cannot fire; the spike
 needs at least MIN_HISTORY earlier transactions of the customer, whose mean and sample standard deviation
@@ -103,6 +103,15 @@ def card_testing(group: list[str]) -> Column:
     """`card_testing` over rows with `_epoch` (seconds), windowed within `group` (one account's rows)."""
     small = F.col("amount_usd") < SMALL_AMOUNT_USD
     return small & _in_dense_window([*group, "merchant_key", small], CARD_TESTING_SECONDS, CARD_TESTING_MIN)
+
+
+def card_testing_bursts(batch: DataFrame) -> DataFrame:
+    """Ids (and batch dates) of the batch's rows `card_testing` fires on, judged on its small rows alone (a
+    tiny share of a day; the unknown account and merchant -1 are grouped as any other, as in `card_testing`)."""
+    small = batch.where(F.col("amount_usd") < SMALL_AMOUNT_USD).withColumn(
+        "_epoch", F.col("transaction_ts").cast("long")
+    )
+    return small.withColumn("_fired", card_testing(["batch_date", "account_key"])).where("_fired").select(*FIRED_KEY)
 
 
 def velocity(group: list[str]) -> Column:
@@ -291,7 +300,6 @@ def fraud_rules(
             {
                 # The account's typical ticket over its history and this batch: robust even for a quiet account.
                 "_account_median": F.median("amount_usd").over(Window.partitionBy(*account)),
-                "card_testing": card_testing(group),
                 "velocity": velocity(group),
                 **previous_card_use(group),
             }
@@ -317,6 +325,7 @@ def fraud_rules(
     # The rules judged on few candidate rows fire on few rows: merged with the others' (few too) by id,
     # never joined into the whole batch.
     few_rules = {
+        "card_testing": card_testing_bursts,
         "structuring": structuring,
         "round_amount_burst": round_amount_burst,
         "rapid_pass_through": rapid_pass_through,

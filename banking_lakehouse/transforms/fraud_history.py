@@ -17,6 +17,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from banking_lakehouse.fraud_patterns import LARGE_AMOUNT_USD
+from banking_lakehouse.transforms.gold import average
 
 # ~6 days of a typical account (~5 transactions a day): enough for a median that 14 odd tickets cannot
 # move, recent enough to follow a changing habit, and ~1 KiB of state per account.
@@ -80,8 +81,7 @@ def spending_profile(spending: DataFrame) -> DataFrame:
     """Mean, sample standard deviation and count per customer and batch_date served, as F.avg, F.stddev_samp
     and F.count give them."""
     n = F.col("n").cast("decimal(20,0)")
-    # F.avg of decimal(18,2): the sum as decimal(28,2) over the count, rounded to decimal(22,6).
-    mean = (F.col("amount_sum").cast("decimal(28,2)") / n).cast("decimal(22,6)")
+    mean = average(F.col("amount_sum"), F.col("n"))  # as F.avg gives it
     # (n Σx² - (Σx)²) / (n (n - 1)): the numerator exact (no cancellation), only the division in double.
     spread = n * F.col("amount_sq_sum") - F.col("amount_sum") * F.col("amount_sum")
     std = F.when(F.col("n") > 1, F.sqrt(spread.cast("double") / (F.col("n") * (F.col("n") - 1)).cast("double")))

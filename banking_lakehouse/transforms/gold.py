@@ -264,22 +264,43 @@ def fact_transactions(
     )
 
 
+def average(total: Column, count: Column) -> Column:
+    """F.avg of a decimal(18,2) column, from its sum and row count: the sum as decimal(28,2) over the count,
+    rounded to decimal(22,6), as Spark's own average computes it."""
+    return (total.cast("decimal(28,2)") / count.cast("decimal(20,0)")).cast("decimal(22,6)")
+
+
+def _summary(fact: DataFrame, key: str, distinct: str, counted_as: str, flags: dict[str, str]) -> DataFrame:
+    """Per batch, day and `key`: count, Σ, average and maximum of amount_usd, how many `distinct` values
+    (`counted_as`) and how many rows hold each flag column (`flags`: output name -> column). Aggregated per
+    (`key`, `distinct`) first, then per `key`: the distinct count without Spark's doubling of every row."""
+    keys = ["batch_date", "transaction_date", key]
+    pairs = fact.groupBy(*keys, distinct).agg(
+        F.count("*").alias("_n"),
+        F.sum("amount_usd").alias("_sum"),
+        F.max("amount_usd").alias("_max"),
+        *[F.sum(F.col(column).cast("long")).alias(f"_{name}") for name, column in flags.items()],
+    )
+    n, total = F.sum("_n"), F.sum("_sum")
+    return pairs.groupBy(*keys).agg(
+        n.alias("transaction_count"),
+        total.cast(TOTAL_TYPE).alias("total_amount_usd"),
+        average(total, n).cast("decimal(18,2)").alias("avg_amount_usd"),
+        F.max("_max").cast("decimal(18,2)").alias("max_amount_usd"),
+        F.count(distinct).alias(counted_as),
+        *[F.sum(f"_{name}").alias(name) for name in flags],
+    )
+
+
 def daily_customer_summary(fact: DataFrame) -> DataFrame:
-    return fact.groupBy("batch_date", "transaction_date", "customer_key").agg(
-        F.count("*").alias("transaction_count"),
-        F.sum("amount_usd").cast(TOTAL_TYPE).alias("total_amount_usd"),
-        F.avg("amount_usd").cast("decimal(18,2)").alias("avg_amount_usd"),
-        F.max("amount_usd").cast("decimal(18,2)").alias("max_amount_usd"),
-        F.countDistinct("merchant_key").alias("merchant_count"),
-        F.sum(F.col("is_international").cast("long")).alias("international_count"),
-        F.sum(F.col("is_high_risk").cast("long")).alias("high_risk_count"),
+    return _summary(
+        fact,
+        "customer_key",
+        "merchant_key",
+        "merchant_count",
+        {"international_count": "is_international", "high_risk_count": "is_high_risk"},
     )
 
 
 def merchant_daily_summary(fact: DataFrame) -> DataFrame:
-    return fact.groupBy("batch_date", "transaction_date", "merchant_key").agg(
-        F.count("*").alias("transaction_count"),
-        F.sum("amount_usd").cast(TOTAL_TYPE).alias("total_amount_usd"),
-        F.avg("amount_usd").cast("decimal(18,2)").alias("avg_amount_usd"),
-        F.countDistinct("customer_key").alias("customer_count"),
-    )
+    return _summary(fact, "merchant_key", "customer_key", "customer_count", {}).drop("max_amount_usd")

@@ -95,8 +95,10 @@ class Tables:
         anything is committed: a run never publishes, nor silently drops, another run's partitions.
         """
         with self.staging_area() as area:
+            # `date` is batch_date under another name (a date value names its directory yyyy-MM-dd), so rows
+            # already ordered by batch_date (a window's output) reach the writer without another sort.
             (
-                df.withColumn("date", F.date_format(F.col(PARTITION_COLUMN), "yyyy-MM-dd"))
+                df.withColumn("date", F.col(PARTITION_COLUMN))
                 .write.mode("overwrite")
                 .partitionBy("date")
                 .parquet(area.spark_uri(area.root))
