@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import stat
 import subprocess
@@ -17,6 +18,7 @@ from banking_lakehouse import deployments
 from banking_lakehouse.resources.java import (
     AOT_JAVA,
     DRIVER_JAVA_OPTIONS,
+    JIT_DIRECTIVES,
     SPARK_MODULE,
     SPARK_MODULE_OPTION,
     aot_cache,
@@ -117,3 +119,22 @@ def test_the_suites_driver_runs_from_the_cache_make_setup_recorded(spark):
     assert cache.exists(), "run `make setup` (python -m banking_lakehouse java-cache)"
     assert f"-XX:AOTCache={cache}" in arguments
     assert "sharing" in jvm.System.getProperty("java.vm.info")
+
+
+def test_the_driver_keeps_c2_off_the_code_each_query_brings(spark):
+    """The suite's driver runs with the JIT directives, and they parse to C2 excluded for Spark's generated
+    classes, Janino and ASM only (a malformed or missing file stops the JVM from starting)."""
+    jvm = spark.sparkContext._jvm
+    arguments = list(jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
+    assert f"-XX:CompilerDirectivesFile={JIT_DIRECTIVES}" in arguments
+    printed = _java(spark_java_home(), *shlex.split(DRIVER_JAVA_OPTIONS), "-XX:+CompilerDirectivesPrint", "-version")
+    assert printed.returncode == 0, printed.stdout
+    ours, default = printed.stdout.split("Directive:")[1:3]
+    matching = ours.splitlines()[1]
+    assert sorted(matching.removeprefix(" matching: ").split(", ")) == [
+        "org/apache/spark/sql/catalyst/expressions/GeneratedClass*.*",
+        "org/apache/xbean/*.*",
+        "org/codehaus/janino/*.*",
+    ]
+    assert "Exclude:true" in ours.split("c2 directives:")[1] and "Exclude:true" not in ours.split("c2 directives:")[0]
+    assert "matching: *.*" in default and "Exclude:true" not in default
