@@ -1,9 +1,10 @@
 """Fraud rules (docs/fraud.md) as Spark window functions over the batch and the earlier batches' statistics.
 
 Most rules judge each row within its account's rows: one shuffle of the batch by account serves all their
-windows. Rules whose rows are rare by shape (`card_testing`, `structuring`, `round_amount_burst`, `rapid_pass_through`:
-tiny amounts, amounts in a band, round amounts, large in and out) are judged on those few candidate rows alone
-and merged with the others' flagged rows by id, so they add a filtered read of the day, not a sort of every row.
+windows. Rules whose rows are rare by shape (`card_testing`, `structuring`, `round_amount_burst`,
+`rapid_pass_through`: tiny amounts, amounts in a band, round amounts, large in and out) are judged on those few
+candidate rows alone and merged with the others' flagged rows by id, so they add a filtered read of the day, not
+a sort of every row.
 
 On the first batch there is no history, so `spending_spike` and `account_takeover` cannot fire; the spike
 needs at least MIN_HISTORY earlier transactions of the customer, whose mean and sample standard deviation
