@@ -92,7 +92,7 @@ def _markdown(rows: list[dict]) -> MetadataValue:
 
 def contract_outcomes(asset: AssetKey, inputs: CheckInputs) -> dict[str, dict[str, Outcome]]:
     """Per day: schema drift from the DataFrame's schema, then one Spark pass (grouped by day) counting
-    every completeness and validity rule, and each unique column's repeated values."""
+    every completeness and validity rule, and each unique column's repeated values counted with Arrow."""
     model = CONTRACTS[asset.path[-1]]
     df = inputs.lake.read(inputs.spark, asset.path, inputs.dates)
     required, unique, validity = contract_rules(model)
