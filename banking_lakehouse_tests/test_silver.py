@@ -12,7 +12,14 @@ from banking_lakehouse.entities import ACCOUNTS, CHANGE_COLUMNS, TRANSACTIONS
 from banking_lakehouse.resources.lake.commit import StagingArea
 from banking_lakehouse.transforms.raw_reader import RawFileError, read_raw, read_records
 from banking_lakehouse.transforms.records import RECORD_SCHEMA
-from banking_lakehouse.transforms.silver import MASTER_SPECS, clean_master, clean_transactions, file_spec
+from banking_lakehouse.transforms.silver import (
+    MASTER_SPECS,
+    clean_master,
+    clean_transactions,
+    file_spec,
+    parse_amount,
+    parse_timestamp,
+)
 
 BATCH = dt.date(2024, 12, 1)
 HEADER = ",".join(TRANSACTIONS.columns)
@@ -96,6 +103,35 @@ def test_each_defect_is_handled(cleaned, case):
 
 def _silver(cleaned, case):
     return cleaned[0][list(CASES).index(case) + 2]
+
+
+# Delivered timestamp text -> the UTC time silver keeps (as Spark prints it), or None: invalid_timestamp.
+TIMESTAMPS = {
+    "2024-02-29T23:59:59.999999-00:00": "2024-02-29 23:59:59.999999",
+    "2024-06-30T23:59:59+14:00": "2024-06-30 09:59:59",
+    "2024-01-01T10:00:00+18:00": "2023-12-31 16:00:00",
+    "0001-01-01T00:00:00+18:00": "0000-12-31 06:00:00",
+    "1700000000000": "2023-11-14 22:13:20",
+    "12/31/2024 23:59:59": "2024-12-31 23:59:59",
+    "2023-02-29T00:00:00Z": None,  # no such day
+    "2024-04-31T00:00:00Z": None,
+    "2024-01-01T24:00:00Z": None,
+    "2024-01-01T23:59:60Z": None,
+    "2024-01-01T10:00:00+18:01": None,  # beyond the widest offset
+    "2024-01-01T10:00:00-12:60": None,
+    "2024-01-01T10:00:00Z\n": None,  # a line break kept inside a quoted field
+    "2024-01-01T10:00:00.1234567Z": None,  # finer than microseconds
+    "2024-01-01T10:00:00+05:30:00": None,
+    "2024-01-01t10:00:00Z": None,
+    "02/30/2024 10:00:00": None,
+}
+
+
+def test_timestamp_forms_parse_exactly_or_not_at_all(spark):
+    texts = spark.createDataFrame([(t, "$1,234.5") for t in TIMESTAMPS], "ts string, amount string")
+    parsed = texts.select("ts", parse_timestamp("ts").cast("string").alias("utc"), parse_amount("amount").alias("a"))
+    assert {r.ts: r.utc for r in parsed.collect()} == TIMESTAMPS
+    assert {r.a for r in parsed.collect()} == {decimal.Decimal("1234.50")}
 
 
 def test_normalised_values(cleaned):
