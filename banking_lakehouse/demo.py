@@ -26,6 +26,7 @@ os.environ.setdefault("BANKING_SOURCE", "synthetic")
 from banking_lakehouse import settings
 from banking_lakehouse.definitions import daily_pipeline, defs
 from banking_lakehouse.generator.core_banking import CoreDayAlreadyApplied, apply_core_day, seed_core
+from banking_lakehouse.partitions import range_tags
 from banking_lakehouse.resources.core_banking import CoreBankingSource
 from banking_lakehouse.resources.lake import LakeResource
 from banking_lakehouse.resources.postgres import PostgresResource
@@ -99,7 +100,7 @@ def _run(days: list[str], rows: int, seed: int) -> bool:
     with execute_job(
         reconstructable(daily_pipeline),
         DagsterInstance.get(),
-        tags={"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]},
+        tags=range_tags(days[0], days[-1]),
         run_config={
             "ops": {"raw_delivery": {"config": {"rows": rows, "seed": seed}}},
             "loggers": {"console": {"config": {"log_level": "WARNING"}}},

@@ -7,6 +7,7 @@ from dagster import DagsterInstance
 
 from banking_lakehouse.checks.rules import ANOMALY_MIN_HISTORY
 from banking_lakehouse.definitions import build_definitions
+from banking_lakehouse.partitions import range_tags
 from banking_lakehouse_tests.conftest import make_resources
 
 DAYS = [(dt.date(2024, 9, 1) + dt.timedelta(days=i)).isoformat() for i in range(7)]
@@ -28,7 +29,7 @@ def test_a_day_at_thirty_percent_volume_warns_and_normal_days_stay_green(spark, 
 
     normal = run(
         NORMAL_ROWS,
-        tags={"dagster/asset_partition_range_start": DAYS[0], "dagster/asset_partition_range_end": DAYS[-2]},
+        tags=range_tags(DAYS[0], DAYS[-2]),
     )
     low = run(LOW_ROWS, partition_key=DAYS[-1])
 

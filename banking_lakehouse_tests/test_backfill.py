@@ -10,12 +10,13 @@ from banking_lakehouse.checks.rules import RULES
 from banking_lakehouse.definitions import build_definitions
 from banking_lakehouse.generator import MANIFEST_FILE
 from banking_lakehouse.generator.defects import QUARANTINED_DEFECTS
+from banking_lakehouse.partitions import range_tags
 from banking_lakehouse_tests.conftest import make_resources, private_database
 
 DAYS = ["2024-12-05", "2024-12-06", "2024-12-07"]
 ROWS, SEED = 2_000, 23
 FACT = ["gold", "fact_transactions"]
-RANGE = {"dagster/asset_partition_range_start": DAYS[0], "dagster/asset_partition_range_end": DAYS[-1]}
+RANGE = range_tags(DAYS[0], DAYS[-1])
 # A whole-warehouse reading taken after the run (sizes, all batches' rows): not a per-day number.
 SNAPSHOT_ASSETS = {"warehouse/health"}
 # How Spark happened to encode the same rows into Parquet (timings aside, the only layout-dependent key).

@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 from banking_lakehouse.assets.fraud_history import FACT_KEY, RECENT, SPENDING, previous_statistics
 from banking_lakehouse.definitions import build_definitions, defs
 from banking_lakehouse.fraud_patterns import LARGE_AMOUNT_USD
+from banking_lakehouse.partitions import range_tags
 from banking_lakehouse.resources.lake import LakePartitionMissing
 from banking_lakehouse.transforms.fraud import detect_fraud
 from banking_lakehouse.transforms.fraud_history import (
@@ -42,7 +43,7 @@ def lake(spark, spark_resource, postgres, run_dir):
         .resolve_job_def("daily_pipeline_job")
         .execute_in_process(
             asset_selection=selection,
-            tags={"dagster/asset_partition_range_start": DAYS[0], "dagster/asset_partition_range_end": DAYS[-1]},
+            tags=range_tags(DAYS[0], DAYS[-1]),
             instance=DagsterInstance.ephemeral(),
             run_config={"ops": {"raw_delivery": {"config": {"rows": ROWS, "seed": SEED}}}},
         )

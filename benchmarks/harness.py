@@ -15,6 +15,7 @@ from dagster import DagsterEventType, DagsterInstance, Definitions, JobDefinitio
 
 from banking_lakehouse import deployments, settings
 from banking_lakehouse.definitions import build_definitions
+from banking_lakehouse.partitions import range_tags
 from banking_lakehouse.resources.delivery import DeliverySource
 from banking_lakehouse.resources.java import chosen_java, recorded_aot_cache
 from banking_lakehouse.resources.lake import LakeResource
@@ -63,7 +64,7 @@ def run_range(defs: Definitions, instance: DagsterInstance, first: str, last: st
     with execute_job(
         reconstructable(daily_job),
         instance,
-        tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+        tags=range_tags(first, last),
         run_config={"ops": {"raw_delivery": {"config": {"rows": rows, "seed": seed}}}, **QUIET},
         raise_on_error=False,
     ) as result:
