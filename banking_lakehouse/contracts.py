@@ -12,8 +12,6 @@ from dataclasses import dataclass
 import pyspark.sql.types as T
 from dagster import TableColumn, TableColumnConstraints, TableSchema
 from pandera.pyspark import DataFrameModel, Field
-from pyspark.sql import Column
-from pyspark.sql import functions as F
 
 from banking_lakehouse import reference as ref
 from banking_lakehouse.reference import EMAIL_PATTERN, PHONE_PATTERN
@@ -115,33 +113,48 @@ def _pattern(stats: dict) -> str:
     return getattr(pattern, "pattern", pattern)  # a compiled pattern or its text
 
 
-def _in_range(c: Column, s: dict) -> Column:
-    low = c >= s["min_value"] if s.get("include_min", True) else c > s["min_value"]
-    high = c <= s["max_value"] if s.get("include_max", True) else c < s["max_value"]
-    return low & high
+def quoted(name: str) -> str:
+    """A column name as a DuckDB identifier."""
+    return '"' + name.replace('"', '""') + '"'
 
 
-def _str_length(c: Column, s: dict) -> Column:
+Condition = tuple[str, dict[str, object]]  # DuckDB SQL and the values its `$parameters` bind
+
+
+def _in_range(c: str, s: dict, p: str) -> Condition:
+    low = ">=" if s.get("include_min", True) else ">"
+    high = "<=" if s.get("include_max", True) else "<"
+    return f"{c} {low} ${p}_min AND {c} {high} ${p}_max", {f"{p}_min": s["min_value"], f"{p}_max": s["max_value"]}
+
+
+def _str_length(c: str, s: dict, p: str) -> Condition:
     if s.get("exact_value") is not None:
-        return F.length(c) == s["exact_value"]
-    return F.length(c).between(s.get("min_value") or 0, s.get("max_value") or 2**31 - 1)
+        return f"length({c}) = ${p}", {p: s["exact_value"]}
+    bounds = {f"{p}_min": s.get("min_value") or 0, f"{p}_max": s.get("max_value") or 2**31 - 1}
+    return f"length({c}) BETWEEN ${p}_min AND ${p}_max", bounds
 
 
-# Every built-in pandera check, as the Spark condition under which a value satisfies it.
-HOLDS: dict[str, Callable[[Column, dict], Column]] = {
-    "isin": lambda c, s: c.isin(*s["allowed_values"]),
-    "notin": lambda c, s: ~c.isin(*s["forbidden_values"]),
-    "equal_to": lambda c, s: c == s["value"],
-    "not_equal_to": lambda c, s: c != s["value"],
-    "greater_than": lambda c, s: c > s["min_value"],
-    "greater_than_or_equal_to": lambda c, s: c >= s["min_value"],
-    "less_than": lambda c, s: c < s["max_value"],
-    "less_than_or_equal_to": lambda c, s: c <= s["max_value"],
+def _compare(operator: str, statistic: str) -> Callable[[str, dict, str], Condition]:
+    return lambda c, s, p: (f"{c} {operator} ${p}", {p: s[statistic]})
+
+
+# Every built-in pandera check, as the DuckDB condition under which a non-null value `c` satisfies it, its
+# values bound to parameters named from `p`. A pattern is RE2 here: its `$` is the end of the value only, as
+# silver reads the patterns it shares with the contracts (`transforms.silver.matches`).
+HOLDS: dict[str, Callable[[str, dict, str], Condition]] = {
+    "isin": lambda c, s, p: (f"list_contains(${p}, {c})", {p: list(s["allowed_values"])}),
+    "notin": lambda c, s, p: (f"NOT list_contains(${p}, {c})", {p: list(s["forbidden_values"])}),
+    "equal_to": _compare("=", "value"),
+    "not_equal_to": _compare("<>", "value"),
+    "greater_than": _compare(">", "min_value"),
+    "greater_than_or_equal_to": _compare(">=", "min_value"),
+    "less_than": _compare("<", "max_value"),
+    "less_than_or_equal_to": _compare("<=", "max_value"),
     "in_range": _in_range,
-    "str_matches": lambda c, s: c.rlike(_pattern(s)),
-    "str_contains": lambda c, s: c.rlike(_pattern(s)),
-    "str_startswith": lambda c, s: c.startswith(s["string"]),
-    "str_endswith": lambda c, s: c.endswith(s["string"]),
+    "str_matches": lambda c, s, p: (f"regexp_matches({c}, ${p})", {p: _pattern(s)}),
+    "str_contains": lambda c, s, p: (f"regexp_matches({c}, ${p})", {p: _pattern(s)}),
+    "str_startswith": lambda c, s, p: (f"starts_with({c}, ${p})", {p: s["string"]}),
+    "str_endswith": lambda c, s, p: (f"ends_with({c}, ${p})", {p: s["string"]}),
     "str_length": _str_length,
 }
 
@@ -154,10 +167,12 @@ class FieldRule:
     check: str
     statistics: dict
 
-    def failing(self) -> Column:
-        """A Spark expression that is true on a row breaking this rule (nulls are completeness' business)."""
-        c = F.col(self.column)
-        return c.isNotNull() & ~HOLDS[self.check](c, self.statistics)
+    def failing(self, parameter: str) -> Condition:
+        """DuckDB SQL true on a row breaking this rule (nulls are completeness' business), with the values
+        of its parameters (named from `parameter`: unique within a query)."""
+        c = quoted(self.column)
+        holds, values = HOLDS[self.check](c, self.statistics, parameter)
+        return f"({c} IS NOT NULL AND NOT ({holds}))", values
 
 
 def contract_rules(model: type[DataFrameModel]) -> tuple[list[str], list[str], list[FieldRule]]:

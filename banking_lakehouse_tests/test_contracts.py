@@ -3,6 +3,8 @@
 import datetime as dt
 from decimal import Decimal
 
+import duckdb
+import pyarrow as pa
 import pyspark.sql.types as T
 import pytest
 from dagster import AssetKey
@@ -11,8 +13,10 @@ from pandera.pyspark import check as pa_check
 from pyspark.sql import functions as F
 
 from banking_lakehouse.checks.factory import CheckInputs, contract_outcomes
-from banking_lakehouse.contracts import CONTRACTS, SilverTransactions, contract_rules
+from banking_lakehouse.contracts import CONTRACTS, FieldRule, SilverTransactions, contract_rules
+from banking_lakehouse.reference import EMAIL_PATTERN, PHONE_PATTERN
 from banking_lakehouse.resources.lake import LakeResource
+from banking_lakehouse.transforms.silver import matches
 
 DAY = "2024-12-01"
 ROW = dict(
@@ -76,7 +80,7 @@ def test_contract_rules_count_exactly_the_broken_rows(spark, tmp_path):
     ]
     lake = LakeResource(base_uri=str(tmp_path))
     lake.publish(_frame(spark, rows), ["silver", "transactions"], [DAY])
-    outcomes = contract_outcomes(AssetKey(["silver", "transactions"]), CheckInputs([DAY], lake, spark))[DAY]
+    outcomes = contract_outcomes(AssetKey(["silver", "transactions"]), CheckInputs([DAY], lake))[DAY]
     assert outcomes["contract_schema"][0] == 0
     assert outcomes["completeness"][0] == 1 and outcomes["completeness"][1]["nulls_amount"] == 1
     assert outcomes["uniqueness"][0] == 1
@@ -90,7 +94,7 @@ def test_schema_drift_is_reported(spark, tmp_path):
     lake = LakeResource(base_uri=str(tmp_path))
     drifted = _frame(spark, [ROW]).withColumn("amount", F.col("amount").cast("double")).drop("status")
     lake.publish(drifted, ["silver", "transactions"], [DAY])
-    failed, metadata = contract_outcomes(AssetKey(["silver", "transactions"]), CheckInputs([DAY], lake, spark))[DAY][
+    failed, metadata = contract_outcomes(AssetKey(["silver", "transactions"]), CheckInputs([DAY], lake))[DAY][
         "contract_schema"
     ]
     assert failed == 2
@@ -123,11 +127,16 @@ class _Probe(DataFrameModel):
     )
 
 
-def test_every_built_in_check_kind_is_counted_exactly(spark):
-    rows = [("abc", 1), ("ab", 5), ("xbz", 9), (None, None), ("abc", 8)]
-    df = spark.createDataFrame(rows, "code string, score int")
+def test_every_built_in_check_kind_is_counted_exactly():
+    rows = pa.table({"code": ["abc", "ab", "xbz", None, "abc"], "score": pa.array([1, 5, 9, None, 8], pa.int32())})
     _, _, validity = contract_rules(_Probe)
-    failing = {f"{r.column}:{r.check}": df.where(r.failing()).count() for r in validity}
+    con = duckdb.connect()
+    con.register("probe", rows)
+    failing = {}
+    for r in validity:
+        condition, values = r.failing("p")
+        query = f"SELECT count(*) FROM probe WHERE {condition}"
+        failing[f"{r.column}:{r.check}"] = con.execute(query, values).fetchone()[0]
     assert failing == {
         "code:isin": 0,
         "code:notin": 1,
@@ -150,8 +159,39 @@ def test_a_contract_check_the_asset_checks_cannot_count_is_refused():
         code: T.StringType() = Field()
 
         @pa_check("code")
-        def shouts(cls, column):  # a custom check: no Spark expression stands for it
+        def shouts(cls, column):  # a custom check: no SQL condition stands for it
             return column
 
     with pytest.raises(ValueError, match="Custom.*code: shouts"):
         contract_rules(Custom)
+
+
+# A value with a line break at its end (kept inside a quoted field) is not the whole value a pattern asks for.
+PATTERN_VALUES = [
+    "ann.lee@mail.com",
+    "ann.lee@mail.com\n",
+    "ann.lee@mail.com\r\n",
+    "ann.lee@mail.com\r",
+    "ann.lee@mail.com\u2028",
+    "ann.lee@mail.com\u0085",
+    "ann\n.lee@mail.com",
+    "+1 555-111-2222",
+    "+1 555-111-2222\n",
+    "+1 555-111-2222 \n",
+    "C123",
+    "C123\n",
+]
+
+
+@pytest.mark.parametrize("pattern", [EMAIL_PATTERN, PHONE_PATTERN, r"^C[0-9]+$"])
+def test_silver_and_the_checks_read_a_pattern_alike(spark, pattern):
+    """Silver's `matches` (Java) accepts exactly the values the validity check (DuckDB, RE2) does not count."""
+    texts = spark.createDataFrame([(v,) for v in PATTERN_VALUES], "v string")
+    silver = {r.v: r.ok for r in texts.select("v", matches("v", pattern).alias("ok")).collect()}
+    condition, values = FieldRule("v", "str_matches", {"pattern": pattern}).failing("p")
+    con = duckdb.connect()
+    con.register("texts", pa.table({"v": PATTERN_VALUES}))
+    failing = {v for (v,) in con.execute(f"SELECT v FROM texts WHERE {condition}", values).fetchall()}
+    assert {v: v not in failing for v in PATTERN_VALUES} == silver
+    assert silver["ann.lee@mail.com"] or silver["+1 555-111-2222"] or silver["C123"]
+    assert not any(ok for v, ok in silver.items() if v[-1] in "\n\r\u2028\u0085")

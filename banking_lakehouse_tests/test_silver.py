@@ -17,6 +17,7 @@ from banking_lakehouse.transforms.silver import (
     clean_master,
     clean_transactions,
     file_spec,
+    parse_amount,
     parse_timestamp,
 )
 
@@ -119,6 +120,8 @@ TIMESTAMPS = {
     "2024-01-01T10:00:00+18:01": None,  # beyond the widest offset
     "2024-01-01T10:00:00-12:60": None,
     "2024-01-01T10:00:00Z\n": None,  # a line break kept inside a quoted field
+    "1700000000000\n": None,
+    "12/31/2024 23:59:59\n": None,
     "2024-01-01T10:00:00.1234567Z": None,  # finer than microseconds
     "2024-01-01T10:00:00+05:30:00": None,
     "2024-01-01t10:00:00Z": None,
@@ -130,6 +133,25 @@ def test_timestamp_forms_parse_exactly_or_not_at_all(spark):
     texts = spark.createDataFrame([(t,) for t in TIMESTAMPS], "ts string")
     parsed = texts.select("ts", parse_timestamp("ts").cast("string").alias("utc")).collect()
     assert {r.ts: r.utc for r in parsed} == TIMESTAMPS
+
+
+# Delivered amount text -> the decimal silver keeps, or None: invalid_amount.
+AMOUNTS = {
+    " 1234.5 ": "1234.50",
+    "$1,234.50": "1234.50",
+    "-0.01": "-0.01",
+    "9999999999999999.99": "9999999999999999.99",
+    "12.50\n": None,  # a line break kept inside a quoted field
+    "1,23.00": None,
+    "12.505": None,
+    "10000000000000000.00": None,  # beyond decimal(18,2)
+}
+
+
+def test_amount_forms_parse_exactly_or_not_at_all(spark):
+    texts = spark.createDataFrame([(t,) for t in AMOUNTS], "amount string")
+    parsed = texts.select("amount", parse_amount("amount").cast("string").alias("value")).collect()
+    assert {r.amount: r.value for r in parsed} == AMOUNTS
 
 
 def test_normalised_values(cleaned):
@@ -201,6 +223,9 @@ def test_master_data_first_copy_wins_and_bad_contacts_are_quarantined(spark, tmp
         "C3,Cid,Roe,cid@@mail.com,+1 555-111-2224,3 Main St,Austin,US,retail,low,2020-01-01",
         "C4,Dee,Poe,dee@mail.com,phone,4 Main St,Austin,US,retail,low,2020-01-01",
         "C5,Eve,Fox,eve@mail.com,+44 555-111-2225,5 High St,London,Narnia,retail,low,2020-01-01",
+        # a line break kept at the end of a quoted field: no longer the whole value the pattern asks for
+        'C6,Fay,Orr,"fay@mail.com\n",+1 555-111-2226,6 Main St,Austin,US,retail,low,2020-01-01',
+        'C7,Gus,Orr,gus@mail.com,"+1 555-111-2227\n",7 Main St,Austin,US,retail,low,2020-01-01',
     ]
     path = tmp_path / "customers.csv"
     path.write_text("\n".join([",".join(spec.entity.columns), *rows]) + "\n")
@@ -215,6 +240,8 @@ def test_master_data_first_copy_wins_and_bad_contacts_are_quarantined(spark, tmp
         5: "invalid_email",
         6: "invalid_phone",
         7: "invalid_country",
+        8: "invalid_email",
+        10: "invalid_phone",
     }
 
 

@@ -100,7 +100,7 @@ def _publish(
     yield Output(silver, output_name="silver")
     yield Output(quarantine, output_name="quarantine")
     spark.catalog.clearCache()  # the cached classification (transforms.silver._split) is written out
-    yield from evaluate(context, AssetKey(["silver", entity]), CheckInputs(list(context.partition_keys), lake, spark))
+    yield from evaluate(context, AssetKey(["silver", entity]), CheckInputs(list(context.partition_keys), lake))
 
 
 def build_master_asset(entity: str):

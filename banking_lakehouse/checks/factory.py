@@ -1,8 +1,8 @@
 """Turns the rule table into AssetCheckSpecs on each asset, and evaluates them after the asset is written.
 
-Contract rules of a silver asset (schema, completeness, validity) are counted in a single Spark
-aggregation pass, uniqueness over each unique column alone with Arrow; row accounting reads the
-commit manifests; warehouse rules run SQL from sql/checks/.
+Contract rules of a silver asset (schema, completeness, uniqueness, validity) are counted in one DuckDB
+scan of the written partitions (no Spark job to plan and compile); row accounting
+reads the commit manifests; warehouse rules run SQL from sql/checks/.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 
+import duckdb
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from dagster import (
@@ -25,8 +26,7 @@ from dagster import (
     MetadataValue,
     Output,
 )
-from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_type
 
 from banking_lakehouse.checks.rules import (
     ANOMALY_MAD_SIGMAS,
@@ -36,7 +36,7 @@ from banking_lakehouse.checks.rules import (
     Rule,
     rules_for,
 )
-from banking_lakehouse.contracts import CONTRACTS, contract_rules, expected_types
+from banking_lakehouse.contracts import CONTRACTS, contract_rules, expected_types, quoted
 from banking_lakehouse.entities import ENTITIES
 from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.lake import LakeResource, markdown_table
@@ -49,11 +49,10 @@ CONTRACT_KINDS = frozenset({"contract_schema", "completeness", "uniqueness", "va
 
 @dataclass
 class CheckInputs:
-    """What evaluators may read: the batch dates of the run and the three I/O resources."""
+    """What evaluators may read: the batch dates of the run, the lake and the warehouse."""
 
     dates: list[str]
     lake: LakeResource
-    spark: SparkSession | None = None
     postgres: PostgresResource | None = None
     _raw_rows: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
@@ -90,14 +89,20 @@ def _markdown(rows: list[dict]) -> MetadataValue:
     return MetadataValue.md(markdown_table(rows) if rows else "_no failing rows_")
 
 
+def _rows(con: duckdb.DuckDBPyConnection, query: str, parameters: dict) -> list[dict]:
+    cursor = con.execute(query, parameters)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 def contract_outcomes(asset: AssetKey, inputs: CheckInputs) -> dict[str, dict[str, Outcome]]:
-    """Per day: schema drift from the DataFrame's schema, then one Spark pass (grouped by day) counting
-    every completeness and validity rule, and each unique column's repeated values counted with Arrow."""
+    """Per day: schema drift from the written files' schema, then one DuckDB scan (grouped by day) counting
+    every completeness, uniqueness and validity rule; failing rows' examples only where a count is not 0."""
     model = CONTRACTS[asset.path[-1]]
-    df = inputs.lake.read(inputs.spark, asset.path, inputs.dates)
+    written = inputs.lake.arrow_dataset(asset.path, *inputs.dates)
     required, unique, validity = contract_rules(model)
     expected = expected_types(model)
-    actual = {f.name: f.dataType.simpleString() for f in df.schema.fields}
+    actual = {f.name: from_arrow_type(f.type).simpleString() for f in written.schema}
     drift = [
         {"column": c, "contract": expected.get(c, "-"), "written": actual.get(c, "-")}
         for c in sorted(expected.keys() | actual.keys())
@@ -107,44 +112,48 @@ def contract_outcomes(asset: AssetKey, inputs: CheckInputs) -> dict[str, dict[st
     if drift:  # the rules below name columns that may not exist
         return {d: {"contract_schema": schema} for d in inputs.dates}
 
-    incomplete = F.greatest(*[F.col(c).isNull() for c in required])
-    invalid = F.greatest(*[r.failing() for r in validity])
-    aggs = {"incomplete": F.sum(incomplete.cast("long")), "invalid": F.sum(invalid.cast("long"))}
-    aggs |= {f"null_{c}": F.sum(F.col(c).isNull().cast("long")) for c in required}
-    aggs |= {f"invalid_{i}": F.sum(r.failing().cast("long")) for i, r in enumerate(validity)}
-    day = F.date_format("batch_date", "yyyy-MM-dd")
-    counted = df.groupBy(day.alias("_day")).agg(*[expr.alias(name) for name, expr in aggs.items()]).collect()
-    by_day = {r["_day"]: r.asDict() for r in counted}
-    # Repeated values of a unique column, per day over just that column read with Arrow: a distinct count in
-    # Spark shuffles every value twice, and beside the counts above it would carry all their buffers along.
-    for c in unique:
-        for date in inputs.dates:
-            values = inputs.lake.read_arrow(asset.path, date, columns=[c]).column(0)
-            by_day.setdefault(date, {})[f"duplicate_{c}"] = pc.count(values).as_py() - pc.count_distinct(values).as_py()
+    con = duckdb.connect()  # the partitions streamed from the lake's own filesystem (local or S3)
+    con.execute("SET TimeZone = 'UTC'")  # examples' timestamps as the lake stores them
+    con.register("part", written)
+    parameters: dict[str, object] = {}
+    failing = []
+    for i, rule in enumerate(validity):
+        condition, values = rule.failing(f"rule{i}")
+        failing.append(condition)
+        parameters |= values
+    incomplete = " OR ".join(f"{quoted(c)} IS NULL" for c in required)
+    invalid = " OR ".join(failing)
+    counts = {"incomplete": incomplete, "invalid": invalid}
+    counts |= {f"null_{c}": f"{quoted(c)} IS NULL" for c in required}
+    counts |= {f"invalid_{i}": condition for i, condition in enumerate(failing)}
+    aggregates = [f"count(*) FILTER (WHERE {condition}) AS {quoted(name)}" for name, condition in counts.items()]
+    aggregates += [f"count({quoted(c)}) - count(DISTINCT {quoted(c)}) AS {quoted('duplicate_' + c)}" for c in unique]
+    query = f"SELECT strftime(batch_date, '%Y-%m-%d') AS _day, {', '.join(aggregates)} FROM part GROUP BY ALL"  # noqa: S608 - quoted names, bound values
+    by_day = {r.pop("_day"): r for r in _rows(con, query, parameters)}
+
+    def examples(date: str, condition: str, values: dict, columns: list[str]) -> MetadataValue:
+        selected = ", ".join(quoted(c) for c in dict.fromkeys(["source_file", "source_line", *columns]))
+        query = f"SELECT {selected} FROM part WHERE batch_date = $day AND ({condition}) LIMIT {EXAMPLE_ROWS}"  # noqa: S608
+        return _markdown(_rows(con, query, {**values, "day": date}))
+
+    def repeated(date: str, column: str) -> list[dict]:
+        c = quoted(column)
+        query = f"SELECT {c}, count(*) AS count FROM part WHERE batch_date = $day GROUP BY {c} HAVING count(*) > 1 LIMIT {EXAMPLE_ROWS}"  # noqa: S608,E501
+        return _rows(con, query, {"day": date})
+
+    names = [*counts, *[f"duplicate_{c}" for c in unique]]
     outcomes = {}
     for date in inputs.dates:
-        totals = {
-            name: int(by_day.get(date, {}).get(name) or 0) for name in [*aggs, *[f"duplicate_{c}" for c in unique]]
-        }
-        of_day = df.where(day == date)
-
-        def examples(condition, columns: list[str], of_day=of_day) -> MetadataValue:
-            rows = of_day.where(condition).select("source_file", "source_line", *columns).limit(EXAMPLE_ROWS).collect()
-            return _markdown([r.asDict() for r in rows])
-
+        totals = {name: int(by_day.get(date, {}).get(name) or 0) for name in names}
         duplicates = sum(totals[f"duplicate_{c}"] for c in unique)
-        dup_examples: list[dict] = []
-        for c in unique:
-            if totals[f"duplicate_{c}"]:
-                repeated = of_day.groupBy(c).count().where("count > 1").limit(EXAMPLE_ROWS)
-                dup_examples += [r.asDict() for r in repeated.collect()]
+        dup_examples = [row for c in unique if totals[f"duplicate_{c}"] for row in repeated(date, c)]
         outcomes[date] = {
             "contract_schema": schema,
             "completeness": (
                 totals["incomplete"],
                 {
                     **{f"nulls_{c}": totals[f"null_{c}"] for c in required},
-                    "examples": examples(incomplete, required) if totals["incomplete"] else _markdown([]),
+                    "examples": examples(date, incomplete, {}, required) if totals["incomplete"] else _markdown([]),
                 },
             ),
             "uniqueness": (duplicates, {"duplicate_values": duplicates, "examples": _markdown(dup_examples)}),
@@ -152,7 +161,7 @@ def contract_outcomes(asset: AssetKey, inputs: CheckInputs) -> dict[str, dict[st
                 totals["invalid"],
                 {
                     **{f"{r.column}_{r.check}": totals[f"invalid_{i}"] for i, r in enumerate(validity)},
-                    "examples": examples(invalid, sorted({r.column for r in validity}))
+                    "examples": examples(date, invalid, parameters, sorted({r.column for r in validity}))
                     if totals["invalid"]
                     else _markdown([]),
                 },
@@ -372,9 +381,9 @@ def evaluate(
     partition (with failing counts and examples); a failed blocking ERROR rule stops the step once all
     are recorded, so nothing downstream materializes on top of it."""
     rules = rules_for(asset)
-    contract = contract_outcomes(asset, inputs) if inputs.spark is not None else {}
+    contract = contract_outcomes(asset, inputs) if any(r.kind in CONTRACT_KINDS for r in rules) else {}
     for date in inputs.dates:
-        day = CheckInputs([date], inputs.lake, inputs.spark, inputs.postgres)
+        day = CheckInputs([date], inputs.lake, inputs.postgres)
         for rule in rules:
             if rule.kind in CONTRACT_KINDS:
                 failed, metadata = contract[date].get(rule.kind, (1, {"skipped": "contract_schema failed"}))

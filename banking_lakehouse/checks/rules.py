@@ -23,7 +23,7 @@ ERROR, WARN = AssetCheckSeverity.ERROR, AssetCheckSeverity.WARN
 class Rule:
     name: str
     asset: AssetKey
-    kind: str  # an evaluator in factory.EVALUATORS (or a contract kind counted in one Spark pass)
+    kind: str  # an evaluator in factory.EVALUATORS (or a contract kind counted in one DuckDB scan)
     severity: AssetCheckSeverity
     blocking: bool
     description: str

@@ -19,9 +19,16 @@ from banking_lakehouse.entities import CHANGE_COLUMNS, ENTITIES, TRANSACTIONS, E
 from banking_lakehouse.reference import EMAIL_PATTERN, PHONE_PATTERN
 from banking_lakehouse.transforms.records import FileSpec
 
-AMOUNT_PATTERN = r"^-?\$?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]{1,2})?$"
+AMOUNT_PATTERN = r"^-?\$?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]{1,2})?\z"
 AMOUNT_TYPE = "decimal(18,2)"
 RATE_TYPE = "decimal(12,6)"
+
+
+def matches(column: str, pattern: str) -> Column:
+    """Whether the whole value matches a pattern written with a final `$` (as pandera's contracts, compiled by
+    Python's re, need): read as `\\z`, the end of the value, as RE2 in the asset checks reads `$`. Java's `$`
+    also matches before a final line break, so `a@b.example\\n` would pass here and fail the check."""
+    return F.col(column).rlike(pattern.removesuffix("$") + r"\z")
 
 
 def _literal_map(mapping: dict) -> Column:
@@ -162,9 +169,9 @@ def clean_master(raw: DataFrame, spec: MasterSpec) -> tuple[DataFrame, DataFrame
     if spec.country:
         rules.append(("invalid_country", F.col(spec.country).isNotNull() & typed[spec.country].isNull()))
     if spec.email:
-        rules.append(("invalid_email", ~F.col(spec.email).rlike(EMAIL_PATTERN)))
+        rules.append(("invalid_email", ~matches(spec.email, EMAIL_PATTERN)))
     if spec.phone:
-        rules.append(("invalid_phone", F.col(spec.phone).isNotNull() & ~F.col(spec.phone).rlike(PHONE_PATTERN)))
+        rules.append(("invalid_phone", F.col(spec.phone).isNotNull() & ~matches(spec.phone, PHONE_PATTERN)))
     rules += [("invalid_date", F.col(c).isNotNull() & typed[c].isNull()) for c in spec.dates]
     classified = number_repeated(raw, entity.id_column, {"_occurrence": occurrence}).withColumn(
         "reason", first_failing(rules)
@@ -204,8 +211,8 @@ def parse_timestamp(column: str) -> Column:
     """ISO-8601 with Z or an offset (fractions of a second to the microsecond allowed), `MM/DD/YYYY HH:MM:SS`
     (UTC) or epoch millis -> UTC timestamp. The forms exclude each other; ISO, nearly every record, is tried
     first and read by Spark's timestamp cast (an impossible date, time or offset -> null, as a strict pattern
-    gives) without a formatter's cost. Its pattern ends in `\\z`: Java's `$` also matches before a final line
-    break, which the cast, unlike a pattern, would ignore."""
+    gives) without a formatter's cost. The patterns end in `\\z`: Java's `$` also matches before a final line
+    break, which a cast would ignore."""
     text = F.trim(F.col(column))
     return (
         F.when(
@@ -214,9 +221,9 @@ def parse_timestamp(column: str) -> Column:
             ),
             text.try_cast("timestamp"),
         )
-        .when(text.rlike(r"^[0-9]{13}$"), F.timestamp_millis(text.try_cast("bigint")))
+        .when(text.rlike(r"^[0-9]{13}\z"), F.timestamp_millis(text.try_cast("bigint")))
         .when(
-            text.rlike(r"^[0-9]{2}/[0-9]{2}/[0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2}$"),
+            text.rlike(r"^[0-9]{2}/[0-9]{2}/[0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2}\z"),
             F.try_to_timestamp(text, F.lit("MM/dd/yyyy HH:mm:ss")),
         )
     )

@@ -180,9 +180,11 @@ class Tables:
         copy = self._downloads / directory / version / name
         return self.storage.local_file(path, copy)
 
-    def arrow_dataset(self, key_path: Sequence[str], date: str | None) -> pads.Dataset:
-        """The committed partition as a pyarrow dataset: read in batches, it never needs to fit in memory."""
-        return pads.dataset(self._file_paths(key_path, date), format="parquet", filesystem=self.storage.fs)
+    def arrow_dataset(self, key_path: Sequence[str], *dates: str | None) -> pads.Dataset:
+        """The committed partition (or partitions) as one pyarrow dataset: read in batches, it never needs
+        to fit in memory."""
+        files = [p for d in dates for p in self._file_paths(key_path, d)]
+        return pads.dataset(files, format="parquet", filesystem=self.storage.fs)
 
     def read_arrow(self, key_path: Sequence[str], date: str | None, columns: list[str] | None = None) -> pa.Table:
         return self.arrow_dataset(key_path, date).to_table(columns=columns)
