@@ -168,7 +168,10 @@ def test_every_row_the_days_write_is_valid_for_the_silver_contract(history):
         required, _unique, rules = contract_rules(CONTRACTS[entity])
         columns = set(ENTITIES[entity].columns)
         for column in columns.intersection(required):
-            assert con.sql(f'SELECT count(*) FROM frame WHERE "{column}" IS NULL').fetchone() == (0,), (entity, column)
+            assert con.execute(f'SELECT count(*) FROM frame WHERE "{column}" IS NULL').fetchone() == (0,), (
+                entity,
+                column,
+            )
         entity_rules = [r for r in rules if r.column in columns]
         assert len(entity_rules) >= 3  # ids, categories, countries at least: the loop below checks something
         for rule in entity_rules:
