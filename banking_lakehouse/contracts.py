@@ -15,6 +15,7 @@ from pandera.pyspark import DataFrameModel, Field
 
 from banking_lakehouse import reference as ref
 from banking_lakehouse.reference import EMAIL_PATTERN, PHONE_PATTERN
+from banking_lakehouse.sql import quoted
 
 COUNTRIES = sorted(ref.COUNTRIES)
 CURRENCIES = sorted(ref.USD_RATES)
@@ -111,11 +112,6 @@ CONTRACTS: dict[str, type[DataFrameModel]] = {
 def _pattern(stats: dict) -> str:
     pattern = stats["pattern"]
     return getattr(pattern, "pattern", pattern)  # a compiled pattern or its text
-
-
-def quoted(name: str) -> str:
-    """A column name as a DuckDB identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 Condition = tuple[str, dict[str, object]]  # DuckDB SQL and the values its `$parameters` bind

@@ -23,14 +23,10 @@ import pyarrow.parquet as pq
 from dagster import build_resources
 
 from banking_lakehouse.resources.lake import LakeResource
-from banking_lakehouse.sql import read_sql
+from banking_lakehouse.sql import quoted, read_sql
 
 OUTPUT_FORMATS = {".csv": "write_csv", ".parquet": "write_parquet"}
 WAREHOUSE_VIEW = re.compile(r"^CREATE OR REPLACE VIEW .*?;$", re.MULTILINE | re.DOTALL)
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def warehouse_views() -> list[str]:
@@ -50,8 +46,8 @@ def connect(lake: LakeResource) -> duckdb.DuckDBPyConnection:
         schema = pq.read_schema(files[-1], filesystem=lake.storage.fs)
         scan = f"_lake.{layer}.{table}"
         con.register(scan, pads.dataset(files, schema=schema, format="parquet", filesystem=lake.storage.fs))
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quoted(layer)}")
-        con.execute(f"CREATE VIEW {_quoted(layer)}.{_quoted(table)} AS SELECT * FROM {_quoted(scan)}")  # noqa: S608 - quoted names
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(layer)}")
+        con.execute(f"CREATE VIEW {quoted(layer)}.{quoted(table)} AS SELECT * FROM {quoted(scan)}")  # noqa: S608 - quoted names
     for view in warehouse_views():
         try:
             con.execute(view)

@@ -1,8 +1,8 @@
 """Turns the rule table into AssetCheckSpecs on each asset, and evaluates them after the asset is written.
 
 Contract rules of a silver asset (schema, completeness, uniqueness, validity) are counted in one DuckDB
-scan of the written partitions (no Spark job to plan and compile); row accounting
-reads the commit manifests; warehouse rules run SQL from sql/checks/.
+scan of the written partitions (no Spark job to plan and compile); row accounting reads the commit
+manifests; warehouse rules run SQL from sql/checks/.
 """
 
 from __future__ import annotations
@@ -36,12 +36,12 @@ from banking_lakehouse.checks.rules import (
     Rule,
     rules_for,
 )
-from banking_lakehouse.contracts import CONTRACTS, contract_rules, expected_types, quoted
+from banking_lakehouse.contracts import CONTRACTS, contract_rules, expected_types
 from banking_lakehouse.entities import ENTITIES
 from banking_lakehouse.partitions import daily_partitions_def
 from banking_lakehouse.resources.lake import LakeResource, markdown_table
 from banking_lakehouse.resources.postgres import PostgresResource
-from banking_lakehouse.sql import read_sql
+from banking_lakehouse.sql import quoted, read_sql
 
 EXAMPLE_ROWS = 5
 CONTRACT_KINDS = frozenset({"contract_schema", "completeness", "uniqueness", "validity"})

@@ -11,3 +11,8 @@ def read_sql(name: str) -> str:
 def sql_files(folder: str) -> list[str]:
     """The names (usable with read_sql) of a folder's scripts, sorted, e.g. "analytics/cohort_analysis.sql"."""
     return sorted(f"{folder}/{f.name}" for f in files(__name__).joinpath(folder).iterdir() if f.name.endswith(".sql"))
+
+
+def quoted(name: str) -> str:
+    """A name as a quoted SQL identifier (DuckDB and PostgreSQL alike): a value never becomes SQL."""
+    return '"' + name.replace('"', '""') + '"'
