@@ -99,10 +99,13 @@ def _running_statistics(table: Statistics) -> AssetsDefinition:
         session = spark.spark_session
         state = previous_statistics(session, lake, table, context.partition_keys[:1])
         per_day = []
-        for d in context.partition_keys:  # a range day by day, in order, each from the one before
+        for i, d in enumerate(context.partition_keys):  # a range day by day, in order, each from the one before
             day = F.lit(d).cast("date")
-            # Checkpointed: day k's plan starts from stored rows, not from k nested days of plans.
-            state = table.step(state, fact.where(F.col("batch_date") == day)).localCheckpoint()
+            state = table.step(state, fact.where(F.col("batch_date") == day))
+            if i + 1 < len(context.partition_keys):
+                # Checkpointed where a day follows: day k's plan starts from stored rows, not from k nested days
+                # of plans. The last day's state is computed once, by the write.
+                state = state.localCheckpoint()
             per_day.append(state.withColumn("batch_date", day))
         # One sorted file per day: the same rows whether a day runs alone or in a range.
         return reduce(DataFrame.unionByName, per_day).repartition("batch_date").sortWithinPartitions(state.columns[0])
