@@ -34,6 +34,7 @@ from banking_lakehouse.resources.core_banking import (
     SourceConnectionError,
     extraction_schema,
 )
+from banking_lakehouse.sql import quoted
 from banking_lakehouse_tests.conftest import private_database
 
 SEED, ROWS = 7, 2000
@@ -168,10 +169,8 @@ def test_every_row_the_days_write_is_valid_for_the_silver_contract(history):
         required, _unique, rules = contract_rules(CONTRACTS[entity])
         columns = set(ENTITIES[entity].columns)
         for column in columns.intersection(required):
-            assert con.execute(f'SELECT count(*) FROM frame WHERE "{column}" IS NULL').fetchone() == (0,), (
-                entity,
-                column,
-            )
+            nulls = con.execute(f"SELECT count(*) FROM frame WHERE {quoted(column)} IS NULL").fetchone()[0]
+            assert nulls == 0, (entity, column)
         entity_rules = [r for r in rules if r.column in columns]
         assert len(entity_rules) >= 3  # ids, categories, countries at least: the loop below checks something
         for rule in entity_rules:
